@@ -1,0 +1,329 @@
+"""Command line: ``python -m core submit | status | download | demo``.
+
+Covers the previous tool's three scripts. Core errors become one-line messages here, at the
+boundary; the library itself never prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+import orjson
+
+from core.errors import CoreError
+from core.inputs import find_input_files
+from core.jobs import JobService
+from core.models import Job
+from core.prompts import load_prompts
+from core.results import ROW_STATUSES
+from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
+from core.tasks import TASKS, get_task
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CommandFailed(CoreError):
+    """Some of several ids failed; the others were handled."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Label investor-report paragraphs through the OpenAI Batch API or the embedded local backend.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
+        p.add_argument("--provider", choices=PROVIDERS, help="default: openai when a key is configured, else local")
+
+    submit = sub.add_parser("submit", help="validate inputs, estimate cost, submit a job")
+    common(submit)
+    submit.add_argument("--task", choices=list(TASKS), help="which labelling task")
+    source = submit.add_mutually_exclusive_group()
+    source.add_argument("--input-dir", type=Path, help="folder of CSV/XLSX files (task 1; default: the task's input folder)")
+    source.add_argument("--input-file", type=Path, action="append", help="an input file; repeat for several")
+    submit.add_argument("--batch-id", "--job-id", dest="parent", metavar="ID",
+                        help="task 2: the completed task-1 job (its job id or any of its batch ids)")
+    submit.add_argument("--model", help="model name (default depends on the provider)")
+    submit.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="answer token limit per request")
+    submit.add_argument("--system-prompt", type=Path, help="custom system prompt file")
+    submit.add_argument("--user-prompt", type=Path, help="custom user prompt template file (must contain {text})")
+    submit.add_argument("--max-requests-per-file", type=int, default=50_000, help="split batches above this many requests")
+    submit.add_argument("--dry-run", action="store_true", help="validate and estimate only; submit nothing")
+    submit.add_argument("--resume", metavar="JOB", help="send the batches of JOB that were not submitted")
+
+    status = sub.add_parser("status", help="check, wait for or cancel jobs; list jobs")
+    common(status)
+    status.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", metavar="ID", help="job ids or batch ids")
+    status.add_argument("--list-jobs", action="store_true", help="list every job in the registry")
+    status.add_argument("--wait", action="store_true", help="poll until the jobs are finished")
+    status.add_argument("--poll-interval", type=float, default=30.0, help="seconds between checks with --wait")
+    status.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
+    status.add_argument("--cancel", action="store_true", help="cancel the jobs (finished answers are kept)")
+    status.add_argument("--yes", action="store_true", help="do not ask before cancelling")
+
+    download = sub.add_parser("download", help="collect results of finished jobs into CSV files")
+    common(download)
+    download.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", required=True, metavar="ID")
+    download.add_argument("--output-dir", type=Path, help="write results here instead of the task's default folder")
+
+    demo = sub.add_parser("demo", help="run both tasks end to end on the shipped sample data")
+    common(demo)
+    demo.add_argument("--poll-interval", type=float, default=1.0)
+    return parser
+
+
+class Cli:
+    """Runs one parsed command; ``out`` and ``err`` are injectable for tests."""
+
+    def __init__(self, service: JobService, *, out: TextIO, err: TextIO, ask: Callable[[str], bool]) -> None:
+        self.service = service
+        self.out = out
+        self.err = err
+        self.ask = ask
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    # ----- submit ------------------------------------------------------------------------
+    def submit(self, args: argparse.Namespace) -> dict[str, Any]:
+        if args.resume:
+            job = self.service.resume_submission(args.resume)
+            self.say(f"Job {job.id}: {job.status}.")
+            return {"job": job_summary(job)}
+        if not args.task:
+            raise CoreError("submit needs --task (or --resume JOB).")
+        task = get_task(args.task)
+        inputs: list[Path] = []
+        if task.parent_task is None:
+            if args.input_file:
+                inputs = list(args.input_file)
+            else:
+                inputs = find_input_files(args.input_dir or self.service.settings.data_dir / task.input_folder)
+        elif args.input_file or args.input_dir:
+            raise CoreError(f"Task {task.name} runs on a task-1 job: give --batch-id JOB instead of input files.")
+        prompts = load_prompts(task.name, system_path=args.system_prompt, user_path=args.user_prompt)
+        prep = self.service.prepare(
+            task.name,
+            inputs=inputs,
+            parent=args.parent,
+            model=args.model,
+            max_tokens=args.max_tokens,
+            prompts=prompts,
+            provider=args.provider,
+            max_requests_per_file=args.max_requests_per_file,
+        )
+        for source in prep.sources:
+            dropped = f", {len(source.dropped)} dropped" if source.dropped else ""
+            self.say(f"{source.name}: {source.rows_read} rows read, {source.rows_kept} kept{dropped}")
+            for item in source.dropped[:10]:
+                self.say(f"  row {item['row']}: {item['reason']}")
+            if len(source.dropped) > 10:
+                self.say(f"  ... and {len(source.dropped) - 10} more dropped rows")
+            for warning in source.warnings:
+                self.say(f"  warning: {warning}")
+        for warning in prep.warnings:
+            self.say(warning)
+        self.say(f"Provider {prep.provider}, model {prep.model}. {prep.estimate.summary()}")
+        result: dict[str, Any] = {
+            "task": task.name,
+            "provider": prep.provider,
+            "model": prep.model,
+            "n_requests": prep.n_requests,
+            "n_batches": len(prep.chunks),
+            "estimate": prep.estimate.to_record(),
+            "inputs": [s.model_dump() for s in prep.sources],
+        }
+        if args.dry_run:
+            self.say("Dry run: nothing was submitted.")
+            return {**result, "dry_run": True}
+        job = self.service.submit(prep, created_by="cli")
+        self.say(f"Submitted job {job.id} ({len(job.batches)} batch(es)):")
+        for batch in job.batches:
+            self.say(f"  {batch.key}  {batch.batch_id}  {batch.status}  {batch.n_requests} requests")
+        self.say(f"Check it with: python -m core status --batch-id {job.id} --wait")
+        return {**result, "job": job_summary(job)}
+
+    # ----- status --------------------------------------------------------------------------
+    def status(self, args: argparse.Namespace) -> dict[str, Any]:
+        if args.list_jobs or not args.ids:
+            jobs = self.service.refresh()
+            if not jobs:
+                self.say("No jobs yet. Submit one with: python -m core submit --task investment_activity_classification")
+            for job in jobs:
+                done, failed, total = job.progress()
+                self.say(f"{job.id}  {job.task:<36} {job.status:<20} {done + failed:>7,}/{total:<7,} {job.provider:<6} {job.model}")
+            return {"jobs": [job_summary(j) for j in jobs]}
+        ids = list(dict.fromkeys(args.ids))
+        if args.cancel:
+            return self._cancel(ids, assume_yes=args.yes)
+        if args.wait:
+            last: dict[str, str] = {}
+
+            def show(jobs: list[Job]) -> None:
+                for job in jobs:
+                    line = progress_line(job)
+                    if last.get(job.id) != line:
+                        self.say(line)
+                        last[job.id] = line
+
+            jobs = self.service.wait(ids, poll_interval=args.poll_interval, timeout=args.timeout, on_update=show)
+            unfinished = [j.id for j in jobs if not j.is_finished]
+            if unfinished:
+                self.say(f"Stopped waiting after {args.timeout:g} s; still running: {', '.join(unfinished)}")
+            else:
+                self.say(f"Finished. Download with: python -m core download --batch-id {' '.join(j.id for j in jobs)}")
+        else:
+            jobs = self.service.refresh(ids)
+            for job in jobs:
+                self.say(progress_line(job))
+                for batch in job.batches:
+                    extra = f"  ({batch.last_error})" if batch.last_error else ""
+                    errors = f"  errors: {'; '.join(batch.errors)}" if batch.errors else ""
+                    self.say(f"  {batch.key} {batch.batch_id or '-':<32} {batch.status:<12} "
+                             f"{batch.completed + batch.failed}/{batch.n_requests}{errors}{extra}")
+        return {"jobs": [job_summary(j) for j in jobs]}
+
+    def _cancel(self, ids: Sequence[str], *, assume_yes: bool) -> dict[str, Any]:
+        jobs = [self.service.get(i) for i in ids]
+        if not assume_yes:
+            question = f"Cancel {', '.join(j.id for j in jobs)}? Finished answers are kept. [y/N] "
+            if not self.ask(question):
+                raise CoreError("Not cancelled.")
+        cancelled = [self.service.cancel(j.id) for j in jobs]
+        for job in cancelled:
+            self.say(f"{job.id}: {job.status} (finished answers are kept; download them when it is cancelled)")
+        return {"jobs": [job_summary(j) for j in cancelled]}
+
+    # ----- download --------------------------------------------------------------------------
+    def download(self, args: argparse.Namespace) -> dict[str, Any]:
+        collected: list[dict[str, Any]] = []
+        problems: list[str] = []
+        self.service.refresh(args.ids)
+        for job_id in dict.fromkeys(args.ids):
+            try:
+                outcome = self.service.collect(job_id, output_dir=args.output_dir)
+            except CoreError as exc:
+                problems.append(str(exc))
+                self.say(f"{job_id}: {exc}")
+                continue
+            job = outcome.job
+            counts = ", ".join(f"{n} {s}" for s, n in outcome.counts.items() if n)
+            self.say(f"{job.id}: {len(outcome.frame):,} rows ({counts})")
+            for path in outcome.output_files:
+                self.say(f"  {path}")
+            collected.append({**job_summary(job), "raw_files": [str(p) for p in outcome.raw_files]})
+        if problems and not collected:
+            raise CommandFailed("; ".join(problems))
+        result = {"jobs": collected}
+        if problems:
+            result["errors"] = problems
+        return result
+
+    # ----- demo ------------------------------------------------------------------------------
+    def demo(self, args: argparse.Namespace) -> dict[str, Any]:
+        settings = self.service.settings
+        first = self.service.prepare(
+            "investment_activity_classification",
+            inputs=find_input_files(settings.data_dir / TASKS["investment_activity_classification"].input_folder),
+            provider=args.provider,
+        )
+        self.say(f"Task 1 on the sample data: {first.estimate.summary()}")
+        job1 = self.service.submit(first, created_by="demo")
+        self.say(f"Submitted {job1.id}; waiting...")
+        self.service.wait([job1.id], poll_interval=args.poll_interval)
+        out1 = self.service.collect(job1.id)
+        self.say(f"Task 1 results: {_counts_text(out1.counts)}; scored 1: {int((out1.frame['score'] == 1).sum())}")
+        for path in out1.output_files:
+            self.say(f"  {path}")
+        second = self.service.prepare("assetization_features_scoring", parent=job1.id, provider=args.provider)
+        job2 = self.service.submit(second, created_by="demo")
+        self.say(f"Task 2 on the paragraphs scored 1: submitted {job2.id}; waiting...")
+        self.service.wait([job2.id], poll_interval=args.poll_interval)
+        out2 = self.service.collect(job2.id)
+        self.say(f"Task 2 results: {_counts_text(out2.counts)}")
+        for path in out2.output_files:
+            self.say(f"  {path}")
+        return {"jobs": [job_summary(out1.job), job_summary(out2.job)]}
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no rows"
+
+
+def progress_line(job: Job) -> str:
+    done, failed, total = job.progress()
+    share = 100 * (done + failed) / total if total else 100.0
+    return f"{job.id}  {job.status:<20} {done:,} answered, {failed:,} failed of {total:,} ({share:.0f}%)"
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """The machine-readable view of a job used by ``--json``."""
+    done, failed, total = job.progress()
+    return {
+        "job_id": job.id,
+        "task": job.task,
+        "status": job.status,
+        "provider": job.provider,
+        "model": job.model,
+        "created_at": job.created_at,
+        "parent_job_id": job.parent_job_id,
+        "n_requests": total,
+        "answered": done,
+        "failed": failed,
+        "batches": [
+            {"key": b.key, "batch_id": b.batch_id, "status": b.status, "n_requests": b.n_requests,
+             "completed": b.completed, "failed": b.failed, "errors": b.errors, "last_error": b.last_error}
+            for b in job.batches
+        ],
+        "collected_at": job.collected_at,
+        "row_counts": job.result_counts,
+        "output_dir": job.output_dir,
+        "output_files": job.output_files,
+        "usage": job.usage,
+    }
+
+
+def _ask_tty(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        raise CoreError("Cancelling needs confirmation: add --yes when running without a terminal.")
+    return input(question).strip().lower() in ("y", "yes")
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
+         service: JobService | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    quiet = open_devnull() if args.json else out
+    try:
+        if service is None:
+            settings = load_settings(provider=args.provider)
+            service = JobService(settings=settings)
+        cli = Cli(service, out=quiet, err=err, ask=_ask_tty)
+        result = getattr(cli, args.command)(args)
+    except CoreError as exc:
+        if args.json:
+            out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Interrupted. Submitted jobs keep running; check them with: python -m core status --list-jobs", file=err)
+        return 130
+    if args.json:
+        out.write(orjson.dumps({"ok": True, **result}, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return EXIT_OK
+
+
+def open_devnull() -> TextIO:
+    import io
+
+    return io.StringIO()

@@ -1,0 +1,202 @@
+"""The only module that talks to the ``openai`` SDK. Providers differ by construction only."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import openai
+
+from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
+from core.requests import ENDPOINT
+from core.settings import ProviderName, Settings
+
+BatchStatus = Literal[
+    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
+]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"failed", "completed", "expired", "cancelled"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+
+
+class BatchNotFoundAtProvider(ProviderError):
+    """The provider does not know this batch or file id."""
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What the provider currently says about one batch, in plain types."""
+
+    batch_id: str
+    status: BatchStatus
+    input_file_id: str
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    created_at: int | None = None
+    in_progress_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    expires_at: int | None = None
+    errors: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+
+    @classmethod
+    def from_sdk(cls, batch: Any) -> "BatchInfo":
+        counts = batch.request_counts
+        errors: list[str] = []
+        if batch.errors and batch.errors.data:
+            for err in batch.errors.data:
+                where = f" (line {err.line})" if getattr(err, "line", None) else ""
+                errors.append(f"{err.code or 'error'}: {err.message or ''}{where}".strip())
+        usage = batch.usage.model_dump() if getattr(batch, "usage", None) is not None else None
+        return cls(
+            batch_id=batch.id,
+            status=batch.status,
+            input_file_id=batch.input_file_id,
+            output_file_id=batch.output_file_id,
+            error_file_id=batch.error_file_id,
+            total=counts.total if counts else 0,
+            completed=counts.completed if counts else 0,
+            failed=counts.failed if counts else 0,
+            created_at=batch.created_at,
+            in_progress_at=batch.in_progress_at,
+            finalizing_at=batch.finalizing_at,
+            completed_at=batch.completed_at,
+            failed_at=batch.failed_at,
+            expired_at=batch.expired_at,
+            cancelling_at=batch.cancelling_at,
+            cancelled_at=batch.cancelled_at,
+            expires_at=batch.expires_at,
+            errors=tuple(errors),
+            metadata=dict(batch.metadata or {}),
+            model=getattr(batch, "model", None),
+            usage=usage,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+class BatchClient:
+    """Files and Batches calls, with SDK errors turned into core errors."""
+
+    def __init__(self, sdk: openai.OpenAI, *, provider: ProviderName) -> None:
+        self._sdk = sdk
+        self.provider = provider
+
+    @property
+    def base_url(self) -> str:
+        return str(self._sdk.base_url)
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        where = "the embedded local backend" if self.provider == "local" else self.base_url
+        try:
+            yield
+        except openai.AuthenticationError:
+            raise AuthenticationFailed(
+                f"{action}: the provider rejected the API key. Check OPENAI_API_KEY "
+                "(environment, .env or .streamlit/secrets.toml)."
+            ) from None
+        except openai.NotFoundError as exc:
+            raise BatchNotFoundAtProvider(f"{action}: not found at the provider ({_message(exc)}).") from None
+        except openai.RateLimitError as exc:
+            raise TransientProviderError(f"{action}: rate limited by the provider; try again later ({_message(exc)}).") from None
+        except openai.APITimeoutError:
+            raise TransientProviderError(f"{action}: {where} did not answer in time; try again later.") from None
+        except openai.APIConnectionError:
+            raise TransientProviderError(f"{action}: could not reach {where}; check the network and try again.") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code in (408, 409):
+                raise TransientProviderError(
+                    f"{action}: the provider had a temporary problem (HTTP {exc.status_code}); try again later."
+                ) from None
+            raise ProviderError(f"{action}: the provider refused (HTTP {exc.status_code}): {_message(exc)}") from None
+        except openai.OpenAIError as exc:
+            raise ProviderError(f"{action}: {exc}") from None
+
+    def upload(self, path: Path) -> str:
+        """Upload a JSONL request file; return its file id."""
+        with self._translate(f"Uploading {path.name}"), path.open("rb") as handle:
+            return self._sdk.files.create(file=(path.name, handle), purpose="batch").id
+
+    def create_batch(self, *, input_file_id: str, metadata: dict[str, str]) -> BatchInfo:
+        with self._translate("Creating the batch"):
+            batch = self._sdk.batches.create(
+                input_file_id=input_file_id,
+                endpoint=ENDPOINT,
+                completion_window="24h",
+                metadata=metadata,
+            )
+        return BatchInfo.from_sdk(batch)
+
+    def retrieve(self, batch_id: str) -> BatchInfo:
+        with self._translate(f"Checking batch {batch_id}"):
+            return BatchInfo.from_sdk(self._sdk.batches.retrieve(batch_id))
+
+    def cancel(self, batch_id: str) -> BatchInfo:
+        with self._translate(f"Cancelling batch {batch_id}"):
+            return BatchInfo.from_sdk(self._sdk.batches.cancel(batch_id))
+
+    def iter_batches(self, *, page_size: int = 100) -> Iterator[BatchInfo]:
+        """Every batch the provider knows, newest first (the SDK follows the cursor)."""
+        with self._translate("Listing batches"):
+            for batch in self._sdk.batches.list(limit=min(max(page_size, 1), 100)):
+                yield BatchInfo.from_sdk(batch)
+
+    def download(self, file_id: str) -> bytes:
+        with self._translate(f"Downloading file {file_id}"):
+            return self._sdk.files.content(file_id).content
+
+
+def make_client(settings: Settings, provider: ProviderName | None = None, *, max_retries: int = 2) -> BatchClient:
+    """Build the client for a provider: OpenAI with the configured key, or the embedded
+    local backend (started on 127.0.0.1 if it is not running yet)."""
+    chosen = provider or settings.provider
+    if chosen == "openai":
+        if not settings.openai_api_key:
+            raise AuthenticationFailed(
+                "No OpenAI API key is configured. Set OPENAI_API_KEY in the environment, in .env or in "
+                ".streamlit/secrets.toml, or use the embedded local backend (--provider local)."
+            )
+        sdk = openai.OpenAI(
+            api_key=settings.openai_api_key, base_url=settings.openai_base_url or None, max_retries=max_retries
+        )
+        return BatchClient(sdk, provider="openai")
+    from core.local.daemon import ensure_running
+
+    base_url = ensure_running(local_backend_config(settings))
+    return BatchClient(openai.OpenAI(api_key="local", base_url=base_url, max_retries=max_retries), provider="local")
+
+
+def local_backend_config(settings: Settings):  # -> core.local.BackendConfig
+    from core.local import BackendConfig
+
+    return BackendConfig(
+        state_dir=settings.local_state_dir,
+        chat_base_url=settings.local_chat_url,
+        chat_api_key=settings.local_chat_key,
+        chat_model=settings.local_chat_model,
+        concurrency=settings.local_concurrency,
+        completion_window_seconds=settings.local_window_seconds,
+    )

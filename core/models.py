@@ -1,0 +1,148 @@
+"""The job and batch records kept in the registry (plain JSON through pydantic)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchInfo
+
+# Our own states before the provider knows a batch.
+LocalBatchState = Literal["pending", "uploaded", "submit_failed"]
+JobStatus = Literal[
+    "submitting",
+    "submit_failed",
+    "in_progress",
+    "cancelling",
+    "completed",
+    "partially_completed",
+    "failed",
+    "expired",
+    "cancelled",
+]
+
+
+class BatchRecord(BaseModel):
+    """One batch file of a job, from intent (``pending``) to a terminal provider status."""
+
+    key: str
+    request_file: str
+    n_requests: int
+    first_custom_id: str
+    last_custom_id: str
+    status: str = "pending"
+    input_file_id: str | None = None
+    batch_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: list[str] = Field(default_factory=list)
+    timestamps: dict[str, int | None] = Field(default_factory=dict)
+    model: str | None = None
+    last_checked_at: str | None = None
+    last_error: str | None = None  # the last transient problem; the known status stays
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def apply(self, info: BatchInfo, *, checked_at: str) -> None:
+        """Take the provider's view of this batch."""
+        self.batch_id = info.batch_id
+        self.status = info.status
+        self.input_file_id = info.input_file_id
+        self.output_file_id = info.output_file_id
+        self.error_file_id = info.error_file_id
+        self.total, self.completed, self.failed = info.total, info.completed, info.failed
+        self.errors = list(info.errors)
+        self.model = info.model or self.model
+        self.timestamps = {
+            name: getattr(info, name)
+            for name in (
+                "created_at", "in_progress_at", "finalizing_at", "completed_at", "failed_at",
+                "expired_at", "cancelling_at", "cancelled_at", "expires_at",
+            )
+        }
+        self.last_checked_at = checked_at
+        self.last_error = None
+
+
+class SourceRecord(BaseModel):
+    index: int
+    name: str
+    path: str | None = None
+    rows_read: int
+    rows_kept: int
+    dropped: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    encoding: str | None = None
+    separator: str | None = None
+
+
+class Job(BaseModel):
+    """A submitted labelling job: its inputs, prompts, batches and collected results."""
+
+    id: str
+    task: str
+    provider: Literal["openai", "local"]
+    model: str
+    max_tokens: int
+    created_at: str
+    created_by: str = "cli"
+    parent_job_id: str | None = None
+    job_dir: str
+    output_dir: str
+    n_requests: int
+    sources: list[SourceRecord]
+    prompts: dict[str, str]
+    estimate: dict[str, Any]
+    batches: list[BatchRecord]
+    collected_at: str | None = None
+    result_counts: dict[str, int] | None = None
+    output_files: list[str] = Field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+    @property
+    def status(self) -> JobStatus:
+        states = [b.status for b in self.batches]
+        if any(s == "submit_failed" for s in states):
+            return "submit_failed"
+        if any(s in ("pending", "uploaded") for s in states):
+            return "submitting"
+        if any(s == "cancelling" for s in states):
+            return "cancelling"
+        if any(s in ACTIVE_STATUSES for s in states):
+            return "in_progress"
+        distinct = set(states)
+        if len(distinct) == 1:
+            return states[0]  # type: ignore[return-value]
+        if "completed" in distinct:
+            return "partially_completed"
+        return "failed" if "failed" in distinct else "expired" if "expired" in distinct else "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return all(b.is_terminal for b in self.batches)
+
+    @property
+    def is_active(self) -> bool:
+        return any(b.is_active for b in self.batches)
+
+    def batch(self, key: str) -> BatchRecord:
+        return next(b for b in self.batches if b.key == key)
+
+    def progress(self) -> tuple[int, int, int]:
+        """(answered, failed, total) requests over all batches."""
+        done = sum(b.completed for b in self.batches)
+        failed = sum(b.failed for b in self.batches)
+        return done, failed, self.n_requests
+
+    def to_record(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,53 @@
+"""A dated, editable table of batch prices per model."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import CoreError
+
+SHIPPED_PRICES = Path(__file__).with_name("model_prices.toml")
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    input_per_million: float
+    output_per_million: float
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    checked_on: str
+    currency: str
+    models: dict[str, ModelPrice]
+    source: str
+
+    def price_for(self, model: str) -> ModelPrice | None:
+        """Exact name first, then the longest known prefix (``gpt-4.1-mini-2025-04-14``)."""
+        if model in self.models:
+            return self.models[model]
+        matches = [name for name in self.models if model.startswith(name)]
+        return self.models[max(matches, key=len)] if matches else None
+
+
+def load_price_table(data_dir: Path | None = None) -> PriceTable:
+    """The user's ``data/model_prices.toml`` if present, else the shipped table."""
+    path = SHIPPED_PRICES
+    if data_dir is not None and (data_dir / "model_prices.toml").is_file():
+        path = data_dir / "model_prices.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        models = {
+            name: ModelPrice(float(entry["input"]), float(entry["output"]))
+            for name, entry in data.get("models", {}).items()
+        }
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CoreError(f"Price table {path} is not valid: {exc}") from None
+    return PriceTable(
+        checked_on=str(data.get("checked_on", "unknown")),
+        currency=str(data.get("currency", "USD")),
+        models=models,
+        source=str(path),
+    )

@@ -1,0 +1,138 @@
+"""Where things live and which provider to use, from the environment, ``.env`` or
+``.streamlit/secrets.toml``. The API key is held here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+from dotenv import dotenv_values
+
+from core.errors import CoreError
+
+ProviderName = Literal["openai", "local"]
+PROVIDERS: tuple[ProviderName, ...] = ("openai", "local")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+BASELINE_MODEL = "local-baseline-rules-v1"
+DEFAULT_MAX_TOKENS = 1000
+
+# Names read from the environment, .env and secrets.toml (first found wins, in that order).
+KEYS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "BDASSET_PROVIDER",
+    "BDASSET_DATA_DIR",
+    "BDASSET_MODEL",
+    "BDASSET_LOCAL_CHAT_URL",
+    "BDASSET_LOCAL_CHAT_KEY",
+    "BDASSET_LOCAL_CHAT_MODEL",
+    "BDASSET_LOCAL_CONCURRENCY",
+    "BDASSET_LOCAL_WINDOW_SECONDS",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. ``repr`` never shows a key."""
+
+    data_dir: Path
+    provider: ProviderName
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    default_model: str | None = None
+    local_chat_url: str | None = None
+    local_chat_key: str | None = field(default=None, repr=False)
+    local_chat_model: str | None = None
+    local_concurrency: int = 8
+    local_window_seconds: float = 86_400.0
+    key_source: str | None = None  # "environment", ".env" or "secrets.toml"; never the key
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.json"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def local_state_dir(self) -> Path:
+        return self.data_dir / "local_backend"
+
+    @property
+    def has_openai_key(self) -> bool:
+        return bool(self.openai_api_key)
+
+    def model_for(self, provider: ProviderName) -> str:
+        """The model a new job uses when none is given."""
+        if provider == "local" and not self.local_chat_url:
+            return BASELINE_MODEL
+        if self.default_model:
+            return self.default_model
+        if provider == "local":
+            return self.local_chat_model or DEFAULT_OPENAI_MODEL
+        return DEFAULT_OPENAI_MODEL
+
+
+def _secrets_toml(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CoreError(f"{path} is not valid TOML: {exc}") from None
+    return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
+
+
+def load_settings(
+    *,
+    root: Path = PROJECT_ROOT,
+    environ: Mapping[str, str] | None = None,
+    provider: str | None = None,
+) -> Settings:
+    """Resolve settings. ``provider`` overrides the configured one; default is ``openai`` when
+    a key is configured, else the embedded ``local`` backend."""
+    env = dict(os.environ if environ is None else environ)
+    sources: list[tuple[str, Mapping[str, str | None]]] = [
+        ("environment", env),
+        (".env", dotenv_values(root / ".env") if (root / ".env").is_file() else {}),
+        ("secrets.toml", _secrets_toml(root / ".streamlit" / "secrets.toml")),
+    ]
+
+    def lookup(name: str) -> tuple[str | None, str | None]:
+        for label, values in sources:
+            value = values.get(name)
+            if value not in (None, ""):
+                return str(value), label
+        return None, None
+
+    key, key_source = lookup("OPENAI_API_KEY")
+    chosen = provider or lookup("BDASSET_PROVIDER")[0] or ("openai" if key else "local")
+    if chosen not in PROVIDERS:
+        raise CoreError(f"Unknown provider '{chosen}'. Choose one of: {', '.join(PROVIDERS)}.")
+    data_dir = Path(lookup("BDASSET_DATA_DIR")[0] or root / "data")
+    if not data_dir.is_absolute():
+        data_dir = root / data_dir
+    try:
+        concurrency = int(lookup("BDASSET_LOCAL_CONCURRENCY")[0] or 8)
+        window = float(lookup("BDASSET_LOCAL_WINDOW_SECONDS")[0] or 86_400)
+    except ValueError as exc:
+        raise CoreError(f"Invalid local backend setting: {exc}") from None
+    return Settings(
+        data_dir=data_dir,
+        provider=chosen,  # type: ignore[arg-type]
+        openai_api_key=key,
+        openai_base_url=lookup("OPENAI_BASE_URL")[0],
+        default_model=lookup("BDASSET_MODEL")[0],
+        local_chat_url=lookup("BDASSET_LOCAL_CHAT_URL")[0],
+        local_chat_key=lookup("BDASSET_LOCAL_CHAT_KEY")[0],
+        local_chat_model=lookup("BDASSET_LOCAL_CHAT_MODEL")[0],
+        local_concurrency=max(1, concurrency),
+        local_window_seconds=window,
+        key_source=key_source,
+    )

@@ -1,0 +1,58 @@
+"""Offline token counts (OpenAI's official encodings, shipped inside ``bpe-openai``)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol, Sequence
+
+# Exact counts up to this many texts; above it, a random sample gives tokens per character.
+EXACT_LIMIT = 5_000
+# Chat formatting adds a few tokens per message and per reply (OpenAI cookbook figures).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_REPLY = 3
+
+
+class Encoder(Protocol):
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+class _CharEstimate:
+    """Used only if the encoding cannot load: about four characters per token."""
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return [0] * max(1, len(text) // 4)
+
+
+@lru_cache(maxsize=4)
+def encoder_for(model: str) -> Encoder:
+    encoding = "cl100k_base" if model.startswith(("gpt-4-", "gpt-3.5")) else "o200k_base"
+    try:
+        import bpe_openai
+
+        return bpe_openai.get_encoding(encoding)
+    except Exception:  # noqa: BLE001 - a missing tokenizer must not stop an estimate
+        return _CharEstimate()
+
+
+def count_tokens(text: str, *, model: str) -> int:
+    return len(encoder_for(model).encode_ordinary(text))
+
+
+@dataclass(frozen=True)
+class TextTokenCount:
+    total: int
+    exact: bool  # False when extrapolated from a sample
+
+
+def count_many(texts: Sequence[str], *, model: str, seed: int = 0) -> TextTokenCount:
+    """Total tokens of many texts: exact for small inputs, sampled for large ones."""
+    encoder = encoder_for(model)
+    if len(texts) <= EXACT_LIMIT:
+        return TextTokenCount(sum(len(encoder.encode_ordinary(t)) for t in texts), True)
+    sample = random.Random(seed).sample(range(len(texts)), EXACT_LIMIT)
+    sample_chars = sum(len(texts[i]) for i in sample) or 1
+    sample_tokens = sum(len(encoder.encode_ordinary(texts[i])) for i in sample)
+    total_chars = sum(len(t) for t in texts)
+    return TextTokenCount(round(total_chars * sample_tokens / sample_chars), False)
