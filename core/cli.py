@@ -18,7 +18,6 @@ from core.inputs import find_input_files
 from core.jobs import JobService
 from core.models import Job
 from core.prompts import load_prompts
-from core.results import ROW_STATUSES
 from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
 from core.tasks import TASKS, get_task
 

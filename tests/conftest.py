@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own data folder, registry and local backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import openai
+import pytest
+
+from core.client import BatchClient
+from core.jobs import JobService
+from core.local import BackendConfig, LocalBackend
+from core.registry import Registry
+from core.settings import Settings, load_settings
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "processed" / "biodiversity_related_paragraphs"
+
+SETTING_NAMES = (
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "BDASSET_PROVIDER", "BDASSET_MODEL", "BDASSET_LOCAL_CHAT_URL",
+    "BDASSET_LOCAL_CHAT_KEY", "BDASSET_LOCAL_CHAT_MODEL", "BDASSET_LOCAL_CONCURRENCY", "BDASSET_LOCAL_WINDOW_SECONDS",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the data folder at a temp dir and forget any configured key or provider."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BDASSET_DATA_DIR", str(data_dir))
+    return data_dir
+
+
+@pytest.fixture
+def settings(isolated_data_dir: Path, tmp_path: Path) -> Settings:
+    root = tmp_path / "project"  # no .env, no secrets.toml
+    root.mkdir()
+    return load_settings(root=root)
+
+
+def make_backend(tmp_path: Path, **config: object) -> LocalBackend:
+    return LocalBackend(BackendConfig(state_dir=tmp_path / "backend", **config))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LocalBackend]:
+    with make_backend(tmp_path) as running:
+        yield running
+
+
+def service_for(backend: LocalBackend | str, settings: Settings, **kwargs: object) -> JobService:
+    """A JobService whose 'local' provider is the given in-process backend (or base URL), over
+    real HTTP."""
+    base_url = backend if isinstance(backend, str) else backend.base_url
+
+    def factory(provider: str) -> BatchClient:
+        sdk = openai.OpenAI(api_key="local", base_url=base_url, max_retries=0)
+        return BatchClient(sdk, provider="local")
+
+    return JobService(settings=settings, registry=Registry(settings.registry_path), client_factory=factory, **kwargs)
+
+
+@pytest.fixture
+def service(backend: LocalBackend, settings: Settings) -> JobService:
+    return service_for(backend, settings)
