@@ -7,6 +7,8 @@ boundary; the library itself never prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
@@ -299,10 +301,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     err = err or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    quiet = open_devnull() if args.json else out
+    quiet = io.StringIO() if args.json else out  # --json prints only the JSON object
     try:
         if service is None:
             settings = load_settings(provider=args.provider)
@@ -321,8 +324,3 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         out.write(orjson.dumps({"ok": True, **result}, option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK
 
-
-def open_devnull() -> TextIO:
-    import io
-
-    return io.StringIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -24,9 +25,10 @@ SETTING_NAMES = (
 
 @pytest.fixture(autouse=True)
 def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the data folder at a temp dir and forget any configured key or provider."""
+    """Point the data folder at a temp dir holding a copy of the sample inputs, and forget any
+    configured key or provider."""
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    shutil.copytree(SAMPLES, data_dir / "processed" / "biodiversity_related_paragraphs")
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BDASSET_DATA_DIR", str(data_dir))
