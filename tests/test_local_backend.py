@@ -166,7 +166,8 @@ def test_validation_failure(tmp_path: Path, backend_factory, lines: list[Any], c
 def test_too_many_requests_fails_validation(tmp_path: Path, backend_factory) -> None:
     client = client_for(backend_factory(max_requests_per_file=2))
     path, _ = make_input(tmp_path, 3)
-    failed = poll(lambda: client.batches.retrieve(submit(client, path).id), lambda b: b.status != "validating")
+    batch = submit(client, path)
+    failed = poll(lambda: client.batches.retrieve(batch.id), lambda b: b.status != "validating")
     assert failed.status == "failed" and failed.errors.data[0].code == "too_many_requests"
 
 

@@ -132,6 +132,7 @@ def _remove_own_server_json(state_dir: Path, pid: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per forwarded request is noise
     if args.command == "serve":
         return _serve(args)
     if args.command == "stop":
