@@ -1,4 +1,4 @@
-"""The service layer: prepare, submit, refresh, cancel, wait and collect jobs.
+"""The service layer: prepare, submit, refresh, wait, cancel, collect, retry and reconcile.
 
 Used by the command line and the dashboard alike. Intent is recorded in the registry before
 any paid call; each refresh cycle writes the registry once.
@@ -13,67 +13,41 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import orjson
 import pandas as pd
 
 from core.client import BatchClient, BatchInfo, make_client
-from core.errors import CoreError, JobNotFound, NotReady, ProviderError, TaskError
-from core.inputs import InputTable, read_inputs
+from core.errors import CoreError, JobNotFound, NotReady, ProviderError, TaskError, TransientProviderError
+from core.inputs import read_inputs
 from core.models import BatchRecord, Job, SourceRecord
+from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
-from core.requests import (
-    MAX_BYTES_PER_FILE,
-    MAX_REQUESTS_PER_FILE,
-    Estimate,
-    estimate_cost,
-    iter_request_lines,
-    make_custom_id,
-    plan_chunks,
-    write_request_files,
-)
+from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
 from core.results import (
     MalformedResultFile,
     RowResult,
     combine,
+    fallback_results,
     merge_results,
+    overlay_retry,
     parse_result_file,
     read_results,
     status_counts,
     write_results,
 )
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
-from core.tasks import INVESTMENT_ACTIVITY, TaskSpec, get_task
+from core.tasks import INVESTMENT_ACTIVITY, get_task
 
 ClientFactory = Callable[[ProviderName], BatchClient]
 ROW_FILE = "rows.csv"
+SNAPSHOT_FILE = "job.json"
 APP_TAG = "biodiversityasset"
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass
-class Preparation:
-    """A job ready to submit: validated rows, prompts, batch split and estimate. Nothing is
-    written and nothing is paid for until ``JobService.submit``."""
-
-    task: TaskSpec
-    provider: ProviderName
-    model: str
-    max_tokens: int
-    prompts: PromptSet
-    rows: pd.DataFrame  # custom_id, source_index, csv_file_name, row, pdf_file_name, paragraph_text
-    sources: list[SourceRecord]
-    chunks: list[tuple[int, int]]
-    estimate: Estimate
-    parent_job_id: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def n_requests(self) -> int:
-        return len(self.rows)
 
 
 @dataclass(frozen=True)
@@ -85,6 +59,17 @@ class Collection:
     counts: dict[str, int]
     output_files: list[Path]
     raw_files: list[Path]
+
+
+@dataclass
+class ReconcileReport:
+    """What ``reconcile`` found by comparing the provider's batch list with the registry."""
+
+    adopted: list[str] = field(default_factory=list)  # "job/key: batch_id" now recorded
+    restored_jobs: list[str] = field(default_factory=list)  # rebuilt from their job folder
+    unknown_at_provider: list[str] = field(default_factory=list)  # recorded, but the provider lists it no more
+    orphans: list[str] = field(default_factory=list)  # ours at the provider, no local files to rebuild from
+    problems: list[str] = field(default_factory=list)
 
 
 class JobService:
@@ -112,11 +97,25 @@ class JobService:
             self._clients[provider] = self._client_factory(provider)
         return self._clients[provider]
 
+    def _call(self, provider: ProviderName, action: Callable[[BatchClient], object]):
+        """Run one provider call; after a transient failure, build the client once more (the
+        embedded backend may have exited when idle and comes back on another port)."""
+        try:
+            return action(self.client(provider))
+        except TransientProviderError:
+            self._clients.pop(provider, None)
+            return action(self.client(provider))
+
     def _now(self) -> str:
         return self._clock().isoformat(timespec="seconds")
 
     def _new_job_id(self) -> str:
         return f"job_{self._clock().strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(2)}"
+
+    def _save(self, *jobs: Job) -> None:
+        with self.registry.transaction() as tx:
+            for job in jobs:
+                tx.put_job(job.to_record())
 
     # ----- reading -------------------------------------------------------------------------
     def get(self, job_or_batch_id: str) -> Job:
@@ -125,7 +124,8 @@ class JobService:
         if record is None:
             raise JobNotFound(
                 f"No job or batch '{job_or_batch_id}' in the registry ({self.registry.path}). "
-                "List known jobs with: python -m core status --list-jobs"
+                "List known jobs with: python -m core status --list-jobs "
+                "(or recover lost records with: python -m core status --reconcile)"
             )
         return Job.model_validate(record)
 
@@ -133,9 +133,23 @@ class JobService:
         return [Job.model_validate(r) for r in self.registry.list_jobs()]
 
     def rows(self, job: Job) -> pd.DataFrame:
-        return pd.read_csv(Path(job.job_dir) / ROW_FILE, dtype={"custom_id": str, "paragraph_text": str,
-                           "pdf_file_name": str, "csv_file_name": str, "batch_key": str},
-                           keep_default_na=False)
+        """The job's submitted rows (with the request answering each one)."""
+        path = Path(job.job_dir) / ROW_FILE
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False).astype(
+                {"source_index": int, "row": int}
+            )
+        except FileNotFoundError:
+            raise CoreError(f"Job {job.id}: its row file {path} is missing, so results cannot be matched.") from None
+
+    def retries_of(self, job: Job) -> list[Job]:
+        """Retry jobs of an original job, oldest first."""
+        return sorted((j for j in self.list_jobs() if j.retry_of == job.id), key=lambda j: (j.created_at, j.id))
+
+    def completed_parent_jobs(self) -> list[Job]:
+        """Task-1 jobs that task 2 can start from."""
+        return [j for j in self.list_jobs() if j.task == INVESTMENT_ACTIVITY.name and j.retry_of is None
+                and self._usable_as_parent(j)]
 
     # ----- preparing -----------------------------------------------------------------------
     def prepare(
@@ -148,23 +162,21 @@ class JobService:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         prompts: PromptSet | None = None,
         provider: ProviderName | None = None,
+        dedupe: bool = True,
+        enqueued_token_limit: int | None = None,
         max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
         max_bytes_per_file: int = MAX_BYTES_PER_FILE,
     ) -> Preparation:
         """Validate everything and plan the job; raises a core error naming what is wrong."""
         task = get_task(task_name)
         chosen_provider: ProviderName = provider or self.settings.provider
-        if max_tokens < 1:
-            raise CoreError("max tokens must be a positive number.")
-        prompts = prompts or load_prompts(task.name)
         warnings: list[str] = []
         if task.parent_task is None:
             if parent:
                 raise TaskError(f"Task {task.name} reads input files; it does not take a parent job.")
             if not inputs:
                 raise TaskError("No input files given. Upload CSV/XLSX files or choose them from the input folder.")
-            tables = read_inputs(inputs)
-            rows, sources = _rows_from_tables(tables)
+            rows, sources = rows_from_tables(read_inputs(inputs))
         else:
             if inputs:
                 raise TaskError(
@@ -173,107 +185,88 @@ class JobService:
                 )
             if not parent:
                 raise TaskError(f"Task {task.name} needs a completed {task.parent_task} job: give its id.")
-            rows, sources, parent_warnings = self._rows_from_parent(parent, task)
-            warnings.extend(parent_warnings)
-            parent = self.get(parent).id
-        if rows.empty:
-            raise TaskError("There is nothing to submit: every row was dropped (see the input report).")
-        chosen_model = model or self.settings.model_for(chosen_provider)
-        custom_ids = rows["custom_id"].tolist()
-        texts = rows["paragraph_text"].tolist()
-        sizes = (
-            len(line)
-            for line in iter_request_lines(
-                custom_ids, texts, task=task, prompts=prompts, model=chosen_model, max_tokens=max_tokens
-            )
-        )
-        chunks = plan_chunks(
-            sizes, custom_ids=custom_ids, max_requests=max_requests_per_file, max_bytes=max_bytes_per_file
-        )
-        estimate = estimate_cost(
-            texts,
-            prompts=prompts,
-            model=chosen_model,
-            max_tokens=max_tokens,
-            n_batches=len(chunks),
-            prices=load_price_table(self.settings.data_dir),
-        )
-        return Preparation(
+            parent_job = self.get(parent)
+            rows, sources, note = self._rows_from_parent(parent_job)
+            warnings.append(note)
+            parent = parent_job.id
+        return plan(
             task=task,
             provider=chosen_provider,
-            model=chosen_model,
+            model=model or self.settings.model_for(chosen_provider),
             max_tokens=max_tokens,
-            prompts=prompts,
+            prompts=prompts or load_prompts(task.name),
             rows=rows,
             sources=sources,
-            chunks=chunks,
-            estimate=estimate,
+            prices=load_price_table(self.settings.data_dir),
+            dedupe=dedupe,
+            enqueued_token_limit=enqueued_token_limit,
+            max_requests_per_file=max_requests_per_file,
+            max_bytes_per_file=max_bytes_per_file,
             parent_job_id=parent,
             warnings=warnings,
         )
 
-    def _rows_from_parent(self, parent_id: str, task: TaskSpec) -> tuple[pd.DataFrame, list[SourceRecord], list[str]]:
-        parent = self.get(parent_id)
-        if parent.task != task.parent_task:
+    def _usable_as_parent(self, job: Job) -> bool:
+        if job.status == "completed":
+            return True
+        counts = job.result_counts or {}
+        return job.is_finished and counts.get("succeeded", 0) == job.n_rows and job.collected_at is not None
+
+    def _rows_from_parent(self, parent: Job) -> tuple[pd.DataFrame, list[SourceRecord], str]:
+        task2 = "assetization_features_scoring"
+        if parent.task != INVESTMENT_ACTIVITY.name:
             raise TaskError(
-                f"Job {parent.id} is a {parent.task} job; {task.name} needs a {task.parent_task} job."
+                f"Job {parent.id} is a {parent.task} job; {task2} needs a {INVESTMENT_ACTIVITY.name} job."
             )
-        if not parent.is_finished:
-            done, failed, total = parent.progress()
+        if parent.retry_of:
+            parent = self.get(parent.retry_of)
+        pending = [j for j in (parent, *self.retries_of(parent)) if not j.is_finished]
+        if pending:
+            done, failed, total = pending[0].progress()
             raise NotReady(
-                f"Job {parent.id} is not finished yet ({parent.status}, {done + failed:,} of {total:,} requests "
-                f"done). Wait for it first: python -m core status --batch-id {parent.id} --wait"
+                f"Job {pending[0].id} is not finished yet ({pending[0].status}, {done + failed:,} of {total:,} "
+                f"requests done). Wait for it first: python -m core status --batch-id {pending[0].id} --wait"
             )
-        if parent.status != "completed":
+        results = self.collect(parent.id).frame
+        parent = self.get(parent.id)
+        if not self._usable_as_parent(parent):
+            gaps = int((results["status"] != "succeeded").sum())
             raise NotReady(
-                f"Job {parent.id} ended as '{parent.status}', not completed; its rows are incomplete. "
-                "Re-run its unfinished rows first, then start task 2 from it."
+                f"Job {parent.id} ended as '{parent.status}' and {gaps:,} of its rows have no answer. "
+                f"Re-run them first (python -m core retry --job {parent.id}), then start task 2 from it."
             )
-        if parent.collected_at is None:
-            self.collect(parent.id)
-            parent = self.get(parent.id)
-        results = read_results(Path(p) for p in parent.output_files)
-        selected = results[(results["status"] == "succeeded") & (results["score"] == "1")]
+        selected = results[(results["status"] == "succeeded") & (results["score"] == 1)]
         if selected.empty:
             raise TaskError(f"Job {parent.id} has no paragraph with score 1, so there is nothing for task 2.")
-        parent_rows = self.rows(parent).set_index("custom_id")
-        rows = parent_rows.loc[selected["custom_id"].tolist()].reset_index()
-        rows = rows[["custom_id", "source_index", "csv_file_name", "row", "pdf_file_name", "paragraph_text"]]
+        rows = selected[ROW_COLUMNS].reset_index(drop=True)
         sources = [
-            SourceRecord(
-                index=s.index, name=s.name, path=s.path, rows_read=s.rows_kept,
-                rows_kept=int((rows["source_index"] == s.index).sum()),
-            )
+            SourceRecord(index=s.index, name=s.name, path=s.path, rows_read=s.rows_kept,
+                         rows_kept=int((rows["source_index"] == s.index).sum()))
             for s in parent.sources
         ]
-        skipped = len(results) - len(selected)
-        warnings = [f"{len(selected):,} paragraphs with score 1 taken from job {parent.id}; {skipped:,} others left out."]
-        return rows.reset_index(drop=True), sources, warnings
+        note = (f"{len(rows):,} paragraphs with score 1 taken from job {parent.id}; "
+                f"{len(results) - len(rows):,} others left out.")
+        return rows, sources, note
 
     # ----- submitting ----------------------------------------------------------------------
     def submit(self, prep: Preparation, *, created_by: str = "cli") -> Job:
-        """Write the request files, record the job, then upload and create its batches."""
-        client = self.client(prep.provider)  # fails early (no key, backend down) before recording
+        """Write the request files, record the job, then send as many batches as the
+        enqueued-token limit allows (the rest are sent by later refresh cycles)."""
+        client = self.client(prep.provider)  # fails early (no key) before anything is recorded
         job_id = self._new_job_id()
         job_dir = self.settings.jobs_dir / job_id
-        custom_ids = prep.rows["custom_id"].tolist()
+        requests = prep.requests
+        custom_ids = requests["custom_id"].tolist()
         files = write_request_files(
-            iter_request_lines(
-                custom_ids,
-                prep.rows["paragraph_text"].tolist(),
-                task=prep.task,
-                prompts=prep.prompts,
-                model=prep.model,
-                max_tokens=prep.max_tokens,
-            ),
+            iter_request_lines(custom_ids, requests["paragraph_text"].tolist(), task=prep.task,
+                               prompts=prep.prompts, model=prep.model, max_tokens=prep.max_tokens),
             job_dir,
             chunks=prep.chunks,
             custom_ids=custom_ids,
         )
+        batch_of_request = {cid: f"b{n:03d}" for n, (s, e) in enumerate(prep.chunks) for cid in custom_ids[s:e]}
         rows = prep.rows.copy()
-        rows["batch_key"] = ""
-        for number, (start, end) in enumerate(prep.chunks):
-            rows.iloc[start:end, rows.columns.get_loc("batch_key")] = f"b{number:03d}"
+        rows["batch_key"] = rows["request_id"].map(batch_of_request)
         rows.to_csv(job_dir / ROW_FILE, index=False)
         job = Job(
             id=job_id,
@@ -284,24 +277,27 @@ class JobService:
             created_at=self._now(),
             created_by=created_by,
             parent_job_id=prep.parent_job_id,
+            retry_of=prep.retry_of,
             job_dir=str(job_dir),
             output_dir=str(self.settings.data_dir / prep.task.output_folder / job_id),
+            n_rows=prep.n_rows,
             n_requests=prep.n_requests,
+            dedupe=prep.dedupe,
+            enqueued_token_limit=prep.enqueued_token_limit,
             sources=prep.sources,
             prompts=prep.prompts.to_record(),
-            estimate=prep.estimate.to_record(),
+            estimate={**prep.estimate.to_record(), "duplicates_saved": prep.duplicates_saved},
             batches=[
-                BatchRecord(
-                    key=f"b{number:03d}",
-                    request_file=str(f.path),
-                    n_requests=f.n_requests,
-                    first_custom_id=f.first_custom_id,
-                    last_custom_id=f.last_custom_id,
-                )
-                for number, f in enumerate(files)
+                BatchRecord(key=f"b{n:03d}", request_file=str(f.path), n_requests=f.n_requests,
+                            first_custom_id=f.first_custom_id, last_custom_id=f.last_custom_id,
+                            est_input_tokens=tokens)
+                for n, (f, tokens) in enumerate(zip(files, prep.chunk_tokens))
             ],
         )
-        self._save(job)  # intent first: a crash from here on never loses the job
+        # Intent first: from here on a crash never loses the job. The snapshot in the job
+        # folder lets reconcile rebuild the record if the registry is ever lost.
+        (job_dir / SNAPSHOT_FILE).write_bytes(orjson.dumps(job.to_record(), option=orjson.OPT_INDENT_2))
+        self._save(job)
         return self._send_batches(job, client)
 
     def resume_submission(self, job_or_batch_id: str) -> Job:
@@ -311,82 +307,117 @@ class JobService:
         if not any(b.status in ("pending", "uploaded", "submit_failed") for b in job.batches):
             raise NotReady(f"Job {job.id} has no unsent batch.")
         client = self.client(job.provider)
-        known = {
-            info.metadata.get("batch_key"): info
-            for info in client.iter_batches()
-            if info.metadata.get("job_id") == job.id
-        }
+        known = {info.metadata.get("batch_key"): info for info in client.iter_batches()
+                 if info.metadata.get("job_id") == job.id}
         for batch in job.batches:
-            if batch.status in ("pending", "uploaded", "submit_failed") and batch.key in known:
+            if batch.is_unsent and batch.key in known and known[batch.key].batch_id not in _attempt_ids(batch):
                 batch.apply(known[batch.key], checked_at=self._now())
+            elif batch.status == "submit_failed":
+                batch.status = "pending"
         self._save(job)
         return self._send_batches(job, client)
 
+    def _room(self, provider: str, model: str, limit: int | None, exclude: str) -> float:
+        """Tokens still free under the enqueued-token limit, counting other jobs' active batches."""
+        if not limit:
+            return float("inf")
+        used = sum(b.est_input_tokens for j in self.list_jobs() if j.id != exclude and j.provider == provider
+                   and j.model == model for b in j.batches if b.is_active)
+        return limit - used
+
     def _send_batches(self, job: Job, client: BatchClient) -> Job:
+        room = self._room(job.provider, job.model, job.enqueued_token_limit, exclude=job.id)
+        room -= sum(b.est_input_tokens for b in job.batches if b.is_active)
         for batch in job.batches:
-            if batch.status not in ("pending", "uploaded", "submit_failed"):
+            if batch.status not in ("pending", "uploaded", "queued"):
+                continue
+            if batch.est_input_tokens > room:
+                batch.status = "queued"
                 continue
             try:
-                if batch.input_file_id is None:
-                    batch.input_file_id = client.upload(Path(batch.request_file))
-                    batch.status = "uploaded"
-                info = client.create_batch(
-                    input_file_id=batch.input_file_id,
-                    metadata={"job_id": job.id, "batch_key": batch.key, "task": job.task, "app": APP_TAG},
-                )
+                self._create(job, batch, client)
             except ProviderError as exc:
                 for rest in job.batches:
-                    if rest.status in ("pending", "uploaded", "submit_failed"):
+                    if rest.status in ("pending", "uploaded"):
                         rest.status, rest.last_error = "submit_failed", str(exc)
+                batch.status, batch.last_error = "submit_failed", str(exc)
                 self._save(job)
                 raise ProviderError(
                     f"Job {job.id} is recorded, but batch {batch.key} could not be submitted: {exc} "
                     f"Send the rest later with: python -m core submit --resume {job.id}"
                 ) from None
-            batch.apply(info, checked_at=self._now())
+            room -= batch.est_input_tokens
             self._save(job)
+        self._save(job)
         return job
 
-    def _save(self, job: Job) -> None:
-        with self.registry.transaction() as tx:
-            tx.put_job(job.to_record())
+    def _create(self, job: Job, batch: BatchRecord, client: BatchClient) -> None:
+        if batch.input_file_id is None:
+            batch.input_file_id = client.upload(Path(batch.request_file))
+            batch.status = "uploaded"
+        info = client.create_batch(
+            input_file_id=batch.input_file_id,
+            metadata={"job_id": job.id, "batch_key": batch.key, "task": job.task, "app": APP_TAG},
+        )
+        batch.apply(info, checked_at=self._now())
 
     # ----- monitoring ----------------------------------------------------------------------
     def refresh(self, job_ids: Iterable[str] | None = None) -> list[Job]:
-        """Ask the provider about every active batch (of the given jobs, or of all jobs) and
-        record the answers in one registry write. A failed check keeps the known status and
-        records the problem in ``last_error``."""
+        """One monitoring cycle: ask the provider about every active batch (of the given jobs,
+        or of all), requeue batches refused for the enqueued-token limit, send queued batches
+        that now fit, and record it all in one registry write. A failed check keeps the known
+        status and records the problem in ``last_error``."""
         wanted = None if job_ids is None else {self.get(j).id for j in job_ids}
-        jobs = [j for j in self.list_jobs() if wanted is None or j.id in wanted]
-        updates: dict[str, dict[str, BatchInfo | str]] = {}
+        all_jobs = self.list_jobs()
+        jobs = [j for j in all_jobs if wanted is None or j.id in wanted]
+        now = self._now()
+        changed: set[str] = set()
         for job in jobs:
             for batch in job.batches:
                 if not batch.batch_id or not (batch.is_active or _output_may_lag(batch)):
                     continue
                 try:
-                    info: BatchInfo | str = self.client(job.provider).retrieve(batch.batch_id)
+                    info = self._call(job.provider, lambda c, b=batch: c.retrieve(b.batch_id))
                 except CoreError as exc:
-                    info = str(exc)
-                updates.setdefault(job.id, {})[batch.key] = info
-        if not updates:
+                    batch.last_error = str(exc)
+                else:
+                    batch.apply(info, checked_at=now)
+                    if batch.failed_on_token_limit:
+                        batch.requeue(reason="the provider's enqueued-token limit was full")
+                changed.add(job.id)
+        changed |= self._send_queued(jobs, all_jobs)
+        if not changed:
             return jobs
-        now = self._now()
-        refreshed: dict[str, Job] = {}
         with self.registry.transaction() as tx:
-            for job_id, batch_updates in updates.items():
-                record = tx.get_job(job_id)
-                if record is None:  # deleted meanwhile
+            for job in jobs:
+                if job.id not in changed:
                     continue
-                job = Job.model_validate(record)
-                for key, info in batch_updates.items():
-                    batch = job.batch(key)
-                    if isinstance(info, BatchInfo):
-                        batch.apply(info, checked_at=now)
-                    else:
-                        batch.last_error = info
-                tx.put_job(job.to_record())
-                refreshed[job_id] = job
-        return [refreshed.get(j.id, j) for j in jobs]
+                stored = tx.get_job(job.id)
+                if stored is None:  # deleted meanwhile
+                    continue
+                tx.put_job(_merge_batches(Job.model_validate(stored), job).to_record())
+        return jobs
+
+    def _send_queued(self, jobs: list[Job], all_jobs: list[Job]) -> set[str]:
+        """Send queued batches, oldest job first, while they fit under their model's limit."""
+        changed: set[str] = set()
+        queued = [j for j in sorted(jobs, key=lambda j: j.created_at) if any(b.status == "queued" for b in j.batches)]
+        for job in queued:
+            used = sum(b.est_input_tokens for j in all_jobs if j.provider == job.provider and j.model == job.model
+                       for b in j.batches if b.is_active)
+            room = (job.enqueued_token_limit or float("inf")) - used
+            for batch in job.batches:
+                if batch.status != "queued" or batch.est_input_tokens > room:
+                    continue
+                try:
+                    self._create(job, batch, self.client(job.provider))
+                except CoreError as exc:
+                    batch.last_error = str(exc)
+                    changed.add(job.id)
+                    break
+                room -= batch.est_input_tokens
+                changed.add(job.id)
+        return changed
 
     def wait(
         self,
@@ -414,16 +445,16 @@ class JobService:
         job = self.get(job_or_batch_id)
         if job.is_finished:
             raise NotReady(f"Job {job.id} is already finished ({job.status}); there is nothing to cancel.")
-        client = self.client(job.provider)
         problems: list[str] = []
         for batch in job.batches:
             if batch.batch_id and batch.status in ("validating", "in_progress", "finalizing"):
                 try:
-                    batch.apply(client.cancel(batch.batch_id), checked_at=self._now())
+                    batch.apply(self._call(job.provider, lambda c, b=batch: c.cancel(b.batch_id)),
+                                checked_at=self._now())
                 except CoreError as exc:
                     batch.last_error = str(exc)
                     problems.append(f"{batch.key}: {exc}")
-            elif batch.status in ("pending", "uploaded", "submit_failed"):
+            elif batch.is_unsent:
                 batch.status = "cancelled"  # never reached the provider: nothing was billed
                 batch.last_error = "cancelled before it was submitted"
         self._save(job)
@@ -434,60 +465,175 @@ class JobService:
     # ----- collecting ----------------------------------------------------------------------
     def collect(self, job_or_batch_id: str, *, output_dir: Path | None = None) -> Collection:
         """Download output and error files, give every row one status, write the result CSVs.
-        Idempotent: raw files already downloaded are reused, outputs are rewritten whole."""
+
+        For an original job, the answers of its finished retries are laid over its own: each
+        row shows the newest successful answer and the job that produced it. Idempotent: raw
+        files already downloaded are reused and outputs are rewritten whole."""
         job = self.get(job_or_batch_id)
-        if not job.is_finished:
-            pending = ", ".join(f"{b.key} {b.status}" for b in job.batches if not b.is_terminal)
-            raise NotReady(f"Job {job.id} is not finished yet ({pending}). Check again later or use --wait.")
+        frame, raw_files, usage = self._own_results(job)
+        if job.retry_of is None:
+            for retry in self.retries_of(job):
+                if retry.is_finished:
+                    retry_frame = self._collect_alone(retry)
+                    frame = overlay_retry(frame, retry_frame, retry_job_id=retry.id)
         task = get_task(job.task)
         out_dir = Path(output_dir) if output_dir else Path(job.output_dir)
-        raw_dir = out_dir / "raw"
-        raw_dir.mkdir(parents=True, exist_ok=True)
-        results: list[RowResult] = []
-        raw_files: list[Path] = []
-        for batch in job.batches:
-            if batch.batch_id and _output_may_lag(batch):
-                batch.apply(self.client(job.provider).retrieve(batch.batch_id), checked_at=self._now())
-                if _output_may_lag(batch):
-                    raise NotReady(
-                        f"Batch {batch.batch_id} is completed but its output file is not published yet; "
-                        "try again in a minute."
-                    )
-            for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
-                if not file_id:
-                    continue
-                path = raw_dir / f"{batch.batch_id}_{kind}.jsonl"
-                if not path.exists():
-                    _atomic_write(path, self.client(job.provider).download(file_id))
-                raw_files.append(path)
-                try:
-                    results.extend(
-                        parse_result_file(path.read_bytes(), task=task, batch_id=batch.batch_id, file_label=str(path))
-                    )
-                except MalformedResultFile as exc:
-                    raise CoreError(f"Job {job.id}: the {kind} file of batch {batch.batch_id} is damaged: {exc}") from None
-        rows = self.rows(job)
-        found = combine(results)
-        found.update(_fallback_results(job, rows, found))
-        frame = merge_results(rows, found, task=task)
         output_files = write_results(frame, task=task, output_dir=out_dir)
-        combined_raw = out_dir / "batch_results.jsonl"
-        _atomic_write(combined_raw, b"".join(p.read_bytes() for p in raw_files if p.name.endswith("_output.jsonl")))
+        outputs = [p for p in raw_files if p.name.endswith("_output.jsonl")]
+        _atomic_write(out_dir / "batch_results.jsonl", b"".join(p.read_bytes() for p in outputs))
         counts = status_counts(frame)
         job.collected_at = self._now()
         job.result_counts = counts
         job.output_files = [str(p) for p in output_files]
         job.output_dir = str(out_dir)
-        job.usage = {
-            "prompt_tokens": int(frame["prompt_tokens"].sum()),
-            "completion_tokens": int(frame["completion_tokens"].sum()),
-        }
-        self._save(job)
+        job.usage = usage
+        self._update(job, "collected_at", "result_counts", "output_files", "output_dir", "usage", "batches")
         return Collection(job=job, frame=frame, counts=counts, output_files=output_files, raw_files=raw_files)
 
-    def completed_parent_jobs(self) -> list[Job]:
-        """Task-1 jobs that task 2 can start from."""
-        return [j for j in self.list_jobs() if j.task == INVESTMENT_ACTIVITY.name and j.status == "completed"]
+    def _collect_alone(self, job: Job) -> pd.DataFrame:
+        frame, raw_files, usage = self._own_results(job)
+        output_files = write_results(frame, task=get_task(job.task), output_dir=Path(job.output_dir))
+        job.collected_at, job.result_counts, job.usage = self._now(), status_counts(frame), usage
+        job.output_files = [str(p) for p in output_files]
+        self._update(job, "collected_at", "result_counts", "output_files", "usage", "batches")
+        return frame
+
+    def _update(self, job: Job, *fields: str) -> None:
+        """Write only some fields, so a concurrent refresh of other fields is not undone."""
+        with self.registry.transaction() as tx:
+            record = tx.get_job(job.id) or job.to_record()
+            fresh = job.to_record()
+            record.update({name: fresh[name] for name in fields})
+            tx.put_job(record)
+
+    def _own_results(self, job: Job) -> tuple[pd.DataFrame, list[Path], dict]:
+        """This job's rows with their statuses, from its own batches' files."""
+        if not job.is_finished:
+            pending = ", ".join(f"{b.key} {b.status}" for b in job.batches if not b.is_terminal)
+            raise NotReady(f"Job {job.id} is not finished yet ({pending}). Check again later or use --wait.")
+        task = get_task(job.task)
+        raw_dir = Path(job.job_dir) / "raw"
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        results: list[RowResult] = []
+        raw_files: list[Path] = []
+        for batch in job.batches:
+            if batch.batch_id and _output_may_lag(batch):
+                batch.apply(self._call(job.provider, lambda c, b=batch: c.retrieve(b.batch_id)), checked_at=self._now())
+                if _output_may_lag(batch):
+                    raise NotReady(f"Batch {batch.batch_id} is completed but its output file is not published "
+                                   "yet; try again in a minute.")
+            for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
+                if not file_id:
+                    continue
+                path = raw_dir / f"{batch.batch_id}_{kind}.jsonl"
+                if not path.exists():
+                    _atomic_write(path, self._call(job.provider, lambda c, f=file_id: c.download(f)))
+                raw_files.append(path)
+                try:
+                    results.extend(parse_result_file(path.read_bytes(), task=task, batch_id=batch.batch_id,
+                                                     file_label=str(path)))
+                except MalformedResultFile as exc:
+                    raise CoreError(f"Job {job.id}: the {kind} file of batch {batch.batch_id} is damaged: {exc}") from None
+        rows = self.rows(job)
+        found = combine(results)
+        requests = rows[rows["custom_id"] == rows["request_id"]]
+        found.update(fallback_results(requests, found, job.batches))
+        frame = merge_results(rows, found, task=task, key="request_id")
+        frame["answered_by"] = job.id
+        answered = [found[c] for c in requests["custom_id"] if c in found]  # per request, not per fanned-out row
+        usage = _usage(answered, job.model, self.settings.data_dir)
+        return frame, raw_files, usage
+
+    # ----- retry -----------------------------------------------------------------------------
+    def retry(self, job_or_batch_id: str, *, model: str | None = None, max_tokens: int | None = None,
+              created_by: str = "cli") -> Job | None:
+        """Submit exactly the rows of a job that did not succeed as a new retry job. Returns
+        None when every row has already succeeded (nothing is submitted)."""
+        job = self.get(job_or_batch_id)
+        original = self.get(job.retry_of) if job.retry_of else job
+        running = [j.id for j in (original, *self.retries_of(original)) if not j.is_finished]
+        if running:
+            raise NotReady(f"Job {running[0]} is still running; wait for it before re-running the gaps.")
+        merged = self.collect(original.id).frame
+        gaps = merged[merged["status"] != "succeeded"]
+        if gaps.empty:
+            return None
+        prep = plan(
+            task=get_task(original.task),
+            provider=original.provider,
+            model=model or original.model,
+            max_tokens=max_tokens or original.max_tokens,
+            prompts=PromptSet.from_record(original.prompts),
+            rows=gaps[ROW_COLUMNS],
+            sources=original.sources,
+            prices=load_price_table(self.settings.data_dir),
+            dedupe=original.dedupe,
+            enqueued_token_limit=original.enqueued_token_limit,
+            parent_job_id=original.parent_job_id,
+            retry_of=original.id,
+        )
+        return self.submit(prep, created_by=created_by)
+
+    # ----- reconcile -------------------------------------------------------------------------
+    def reconcile(self, providers: Sequence[ProviderName] | None = None) -> ReconcileReport:
+        """Compare the provider's batch list with the registry: adopt our batches the registry
+        misses (a crash between create and record, or a lost registry: the job is rebuilt from
+        its folder), and flag recorded batches the provider no longer lists."""
+        report = ReconcileReport()
+        jobs = {j.id: j for j in self.list_jobs()}
+        chosen = providers or sorted({j.provider for j in jobs.values()} | {self.settings.provider})
+        touched: dict[str, Job] = {}
+        for provider in chosen:
+            try:
+                listed = list(self._call(provider, lambda c: list(c.iter_batches())))
+            except CoreError as exc:
+                report.problems.append(f"{provider}: {exc}")
+                continue
+            seen = {info.batch_id for info in listed}
+            for info in sorted(listed, key=lambda i: i.created_at or 0):
+                job_id, key = info.metadata.get("job_id"), info.metadata.get("batch_key")
+                if info.metadata.get("app") != APP_TAG or not job_id or not key:
+                    continue
+                job = touched.get(job_id) or jobs.get(job_id)
+                if job is None:
+                    job = self._restore(job_id)
+                    if job is None:
+                        report.orphans.append(f"{info.batch_id} (job {job_id}, {info.status}): no job folder to rebuild from")
+                        continue
+                    report.restored_jobs.append(job_id)
+                    jobs[job_id] = job
+                batch = next((b for b in job.batches if b.key == key), None)
+                if batch is None or info.batch_id in _attempt_ids(batch):
+                    continue
+                if batch.batch_id != info.batch_id:
+                    if batch.batch_id is None or job_id in report.restored_jobs:
+                        report.adopted.append(f"{job_id}/{key}: {info.batch_id}")
+                        batch.apply(info, checked_at=self._now())
+                        touched[job_id] = job
+                    continue
+                batch.apply(info, checked_at=self._now())
+                touched[job_id] = job
+            for job in jobs.values():
+                if job.provider != provider:
+                    continue
+                for batch in job.batches:
+                    if batch.batch_id and batch.batch_id not in seen:
+                        batch.last_error = "the provider no longer lists this batch"
+                        report.unknown_at_provider.append(f"{job.id}/{batch.key}: {batch.batch_id}")
+                        touched[job.id] = job
+        if touched:
+            self._save(*touched.values())
+        return report
+
+    def _restore(self, job_id: str) -> Job | None:
+        snapshot = self.settings.jobs_dir / job_id / SNAPSHOT_FILE
+        if not snapshot.is_file():
+            return None
+        return Job.model_validate(orjson.loads(snapshot.read_bytes()))
+
+
+def _attempt_ids(batch: BatchRecord) -> set[str]:
+    return {a.get("batch_id") for a in batch.attempts if a.get("batch_id")}
 
 
 def _output_may_lag(batch: BatchRecord) -> bool:
@@ -495,52 +641,23 @@ def _output_may_lag(batch: BatchRecord) -> bool:
     return batch.status == "completed" and batch.completed > 0 and not batch.output_file_id
 
 
-def _fallback_results(job: Job, rows: pd.DataFrame, found: dict[str, RowResult]) -> dict[str, RowResult]:
-    """Rows that no file mentions get their status from their batch's fate."""
-    fallback: dict[str, RowResult] = {}
-    by_key = {b.key: b for b in job.batches}
-    for cid, key in zip(rows["custom_id"], rows["batch_key"]):
-        if cid in found:
-            continue
-        batch = by_key[key]
-        if batch.status == "failed":
-            reason = "the whole batch failed: " + ("; ".join(batch.errors) or "no reason given")
-            fallback[cid] = RowResult(cid, "failed", reason, batch_id=batch.batch_id)
-        elif batch.status == "cancelled" and not batch.batch_id:
-            fallback[cid] = RowResult(cid, "cancelled", "cancelled before it was submitted")
-        elif batch.status in ("expired", "cancelled"):
-            fallback[cid] = RowResult(cid, batch.status, f"batch {batch.status} before this row was answered",
-                                      batch_id=batch.batch_id)
-    return fallback
+def _merge_batches(stored: Job, refreshed: Job) -> Job:
+    """Take the refreshed batches into the stored record, keeping fields others may have
+    written since (collection results)."""
+    stored.batches = refreshed.batches
+    return stored
 
 
-def _rows_from_tables(tables: Sequence[InputTable]) -> tuple[pd.DataFrame, list[SourceRecord]]:
-    frames = []
-    sources = []
-    for index, table in enumerate(tables):
-        frame = table.frame[["row", "pdf_file_name", "paragraph_text"]].copy()
-        frame.insert(0, "csv_file_name", table.file_name)
-        frame.insert(0, "source_index", index)
-        frame.insert(0, "custom_id", [make_custom_id(index, int(r)) for r in frame["row"]])
-        frames.append(frame)
-        report = table.report
-        sources.append(
-            SourceRecord(
-                index=index,
-                name=table.file_name,
-                rows_read=report.rows_read,
-                rows_kept=report.rows_kept,
-                dropped=[{"row": d.row, "reason": d.reason} for d in report.dropped],
-                warnings=list(report.warnings),
-                encoding=report.encoding,
-                separator=report.separator,
-            )
-        )
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return rows, sources
+def _usage(results: Sequence[RowResult], model: str, data_dir: Path) -> dict:
+    prompt = sum(r.prompt_tokens for r in results)
+    completion = sum(r.completion_tokens for r in results)
+    price = load_price_table(data_dir).price_for(model)
+    cost = None if price is None else prompt * price.input_per_million / 1e6 + completion * price.output_per_million / 1e6
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "cost": cost}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(data)
     tmp.replace(path)

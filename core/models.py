@@ -8,8 +8,10 @@ from pydantic import BaseModel, Field
 
 from core.client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchInfo
 
-# Our own states before the provider knows a batch.
-LocalBatchState = Literal["pending", "uploaded", "submit_failed"]
+# Our own states before the provider knows a batch: planned and about to be sent, file
+# uploaded, waiting for room under the enqueued-token limit, or sending failed.
+LocalBatchState = Literal["pending", "uploaded", "queued", "submit_failed"]
+UNSENT_STATES: frozenset[str] = frozenset({"pending", "uploaded", "queued", "submit_failed"})
 JobStatus = Literal[
     "submitting",
     "submit_failed",
@@ -31,6 +33,7 @@ class BatchRecord(BaseModel):
     n_requests: int
     first_custom_id: str
     last_custom_id: str
+    est_input_tokens: int = 0
     status: str = "pending"
     input_file_id: str | None = None
     batch_id: str | None = None
@@ -44,6 +47,8 @@ class BatchRecord(BaseModel):
     model: str | None = None
     last_checked_at: str | None = None
     last_error: str | None = None  # the last transient problem; the known status stays
+    # earlier provider batches for this file that failed for a retryable reason (token limit)
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def is_terminal(self) -> bool:
@@ -52,6 +57,24 @@ class BatchRecord(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_unsent(self) -> bool:
+        return self.status in UNSENT_STATES
+
+    @property
+    def failed_on_token_limit(self) -> bool:
+        return self.status == "failed" and any("token_limit_exceeded" in e for e in self.errors)
+
+    def requeue(self, *, reason: str) -> None:
+        """Keep the failed attempt on record and wait for room to send the same file again."""
+        self.attempts.append({"batch_id": self.batch_id, "errors": list(self.errors), "reason": reason})
+        self.batch_id = None
+        self.status = "queued"
+        self.total = self.completed = self.failed = 0
+        self.output_file_id = self.error_file_id = None
+        self.errors = []
+        self.timestamps = {}
 
     def apply(self, info: BatchInfo, *, checked_at: str) -> None:
         """Take the provider's view of this batch."""
@@ -96,10 +119,14 @@ class Job(BaseModel):
     max_tokens: int
     created_at: str
     created_by: str = "cli"
-    parent_job_id: str | None = None
+    parent_job_id: str | None = None  # task 2: the task-1 job it reads
+    retry_of: str | None = None  # a retry: the original job whose gaps it fills
     job_dir: str
     output_dir: str
+    n_rows: int
     n_requests: int
+    dedupe: bool = True
+    enqueued_token_limit: int | None = None
     sources: list[SourceRecord]
     prompts: dict[str, str]
     estimate: dict[str, Any]
@@ -107,7 +134,7 @@ class Job(BaseModel):
     collected_at: str | None = None
     result_counts: dict[str, int] | None = None
     output_files: list[str] = Field(default_factory=list)
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None  # actual tokens and cost, after collection
 
     @property
     def status(self) -> JobStatus:
@@ -118,7 +145,7 @@ class Job(BaseModel):
             return "submitting"
         if any(s == "cancelling" for s in states):
             return "cancelling"
-        if any(s in ACTIVE_STATUSES for s in states):
+        if any(s in ACTIVE_STATUSES or s == "queued" for s in states):
             return "in_progress"
         distinct = set(states)
         if len(distinct) == 1:
@@ -133,7 +160,8 @@ class Job(BaseModel):
 
     @property
     def is_active(self) -> bool:
-        return any(b.is_active for b in self.batches)
+        """Something is still happening: a batch runs or waits in our queue."""
+        return any(b.is_active or b.status == "queued" for b in self.batches)
 
     def batch(self, key: str) -> BatchRecord:
         return next(b for b in self.batches if b.key == key)

@@ -1,4 +1,4 @@
-"""A dated, editable table of batch prices per model."""
+"""A dated, editable table of batch prices (and optional enqueued-token limits) per model."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ SHIPPED_PRICES = Path(__file__).with_name("model_prices.toml")
 class ModelPrice:
     input_per_million: float
     output_per_million: float
+    # The provider's per-model cap on tokens waiting in the batch queue (tier dependent, not
+    # readable through the API). None: no cap known, send every batch at once.
+    enqueued_token_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class PriceTable:
         return self.models[max(matches, key=len)] if matches else None
 
 
+def enqueued_limit(table: PriceTable, model: str) -> int | None:
+    price = table.price_for(model)
+    return price.enqueued_token_limit if price else None
+
+
 def load_price_table(data_dir: Path | None = None) -> PriceTable:
     """The user's ``data/model_prices.toml`` if present, else the shipped table."""
     path = SHIPPED_PRICES
@@ -40,7 +48,11 @@ def load_price_table(data_dir: Path | None = None) -> PriceTable:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         models = {
-            name: ModelPrice(float(entry["input"]), float(entry["output"]))
+            name: ModelPrice(
+                float(entry["input"]),
+                float(entry["output"]),
+                int(entry["enqueued_token_limit"]) if entry.get("enqueued_token_limit") else None,
+            )
             for name, entry in data.get("models", {}).items()
         }
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -12,7 +12,7 @@ from core.errors import CoreError
 from core.pricing import PriceTable
 from core.prompts import PLACEHOLDER, PromptSet
 from core.tasks import TaskSpec
-from core.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, count_many, count_tokens
+from core.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TextTokenCounts, count_each, count_tokens
 
 ENDPOINT = "/v1/chat/completions"
 MAX_REQUESTS_PER_FILE = 50_000
@@ -77,8 +77,9 @@ def iter_request_lines(
             yield head + orjson.dumps(cid) + middle + orjson.dumps(prompts.render_user(text)) + tail
         return
     dumps = orjson.dumps
+    join = b"".join
     for cid, text in zip(custom_ids, texts):
-        yield head + dumps(cid) + middle + dumps(before + text + after) + tail
+        yield join((head, dumps(cid), middle, dumps(before + text + after), tail))
 
 
 def plan_chunks(
@@ -133,9 +134,24 @@ def write_request_files(
     files: list[RequestFile] = []
     for number, (start, end) in enumerate(chunks):
         path = folder / f"{stem}_{number:03d}.jsonl"
-        payload = b"\n".join(next(iterator) for _ in range(end - start)) + b"\n"
-        path.write_bytes(payload)
-        files.append(RequestFile(path, end - start, len(payload), custom_ids[start], custom_ids[end - 1]))
+        # Streamed through a large buffer: joining a file's lines into one ~100 MB bytes object
+        # first costs several times the serialisation itself (allocation and page faults).
+        n_bytes = 0
+        try:
+            with open(path, "wb", buffering=1 << 20) as fh:
+                write = fh.write
+                for _ in range(end - start):
+                    try:
+                        line = next(iterator)
+                    except StopIteration:
+                        raise RuntimeError("fewer request lines than the planned chunks cover") from None
+                    write(line)
+                    write(b"\n")
+                    n_bytes += len(line) + 1
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        files.append(RequestFile(path, end - start, n_bytes, custom_ids[start], custom_ids[end - 1]))
     return files
 
 
@@ -178,32 +194,36 @@ class Estimate:
         )
 
 
-def estimate_cost(
-    texts: Sequence[str],
-    *,
-    prompts: PromptSet,
-    model: str,
-    max_tokens: int,
-    n_batches: int,
-    prices: PriceTable,
-) -> Estimate:
-    """Input tokens (system + rendered user message + chat overhead), output ceiling and cost."""
-    n = len(texts)
+def request_tokens(texts: Sequence[str], *, prompts: PromptSet, model: str) -> TextTokenCounts:
+    """Input tokens of each request: system prompt + rendered user message + chat overhead."""
     fixed = (
         count_tokens(prompts.system, model=model)
         + count_tokens(prompts.user_template.replace(PLACEHOLDER, ""), model=model)
         + 2 * TOKENS_PER_MESSAGE
         + TOKENS_PER_REPLY
     )
-    variable = count_many(texts, model=model)
-    input_tokens = fixed * n + variable.total
+    counts = count_each(texts, model=model)
+    return TextTokenCounts([fixed + n for n in counts.each], counts.exact)
+
+
+def estimate_cost(
+    tokens: TextTokenCounts,
+    *,
+    model: str,
+    max_tokens: int,
+    n_batches: int,
+    prices: PriceTable,
+) -> Estimate:
+    """Input tokens, output ceiling and cost of a job whose requests have these token counts."""
+    n = len(tokens.each)
+    input_tokens = tokens.total
     output_ceiling = max_tokens * n
     price = prices.price_for(model)
     return Estimate(
         n_requests=n,
         n_batches=n_batches,
         input_tokens=input_tokens,
-        input_tokens_exact=variable.exact,
+        input_tokens_exact=tokens.exact,
         output_token_ceiling=output_ceiling,
         model=model,
         currency=prices.currency,

@@ -39,7 +39,7 @@ NOT_SUCCEEDED: frozenset[str] = frozenset(ROW_STATUSES) - {"succeeded"}
 
 # Columns every result file carries besides the task's answer columns.
 ROW_COLUMNS = ["pdf_file_name", "csv_file_name", "paragraph_text"]
-STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id"]
+STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by"]
 TASK2_FILE = "assetization_features_scored.csv"
 
 
@@ -147,11 +147,14 @@ def merge_results(
     results: dict[str, RowResult],
     *,
     task: TaskSpec,
+    key: str = "custom_id",
     missing_reason: str = "no answer for this row in the batch output or error files",
 ) -> pd.DataFrame:
-    """Attach answers to rows by custom_id. Rows without any result get status ``missing``."""
+    """Attach answers to rows by id (``key`` names the column holding the request's
+    custom_id; with deduplication several rows share one request). Rows without any result
+    get status ``missing``."""
     frame = rows.copy()
-    found = [results.get(cid) for cid in frame["custom_id"]]
+    found = [results.get(cid) for cid in frame[key]]
     frame["status"] = [r.status if r else "missing" for r in found]
     frame["status_reason"] = [r.reason if r else missing_reason for r in found]
     frame["model"] = [(r.model or "") if r else "" for r in found]
@@ -208,3 +211,39 @@ def read_results(paths: Iterable[Path]) -> pd.DataFrame:
     """Read result CSVs back (for the chained task and the explore view)."""
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def fallback_results(requests: pd.DataFrame, found: dict[str, RowResult], batches: Iterable) -> dict[str, RowResult]:
+    """Requests that no file mentions get their status from their batch's fate (a failed
+    batch has no files at all; a batch cancelled before submission never ran)."""
+    fallback: dict[str, RowResult] = {}
+    by_key = {b.key: b for b in batches}
+    for cid, key in zip(requests["custom_id"], requests["batch_key"]):
+        if cid in found:
+            continue
+        batch = by_key[key]
+        if batch.status == "failed":
+            reason = "the whole batch failed: " + ("; ".join(batch.errors) or "no reason given")
+            fallback[cid] = RowResult(cid, "failed", reason, batch_id=batch.batch_id)
+        elif batch.status == "cancelled" and not batch.batch_id:
+            fallback[cid] = RowResult(cid, "cancelled", "cancelled before it was submitted")
+        elif batch.status in ("expired", "cancelled"):
+            fallback[cid] = RowResult(cid, batch.status, f"batch {batch.status} before this row was answered",
+                                      batch_id=batch.batch_id)
+    return fallback
+
+
+def overlay_retry(frame: pd.DataFrame, retry: pd.DataFrame, *, retry_job_id: str) -> pd.DataFrame:
+    """Lay a retry job's rows over the original's, by custom_id: a retry's success replaces
+    anything; a retry's failure replaces only a row that had not succeeded (it is newer news)."""
+    merged = frame.set_index("custom_id")
+    newer = retry.set_index("custom_id")
+    newer = newer[newer.index.isin(merged.index)]
+    take = newer.index[(newer["status"] == "succeeded") | (merged.loc[newer.index, "status"] != "succeeded")]
+    columns = [c for c in newer.columns if c in merged.columns and c not in ("request_id", "batch_key")]
+    for column in columns:
+        if merged[column].dtype != newer[column].dtype:
+            merged[column] = merged[column].astype(object)
+        merged.loc[take, column] = newer.loc[take, column]
+    merged.loc[take, "answered_by"] = retry_job_id
+    return merged.reset_index()

@@ -1,0 +1,215 @@
+"""Helpers for preparing a job interactively (the dashboard's Submit page): per-file input
+checks with previews, prompt files and edited copies, the task-2 parent list, and a
+fingerprint that makes a prepared job submittable only once."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from core.errors import CoreError, InputError, PromptError
+from core.inputs import InputTable, find_input_files, read_input
+from core.jobs import JobService
+from core.models import Job
+from core.prompts import DEFAULT_PROMPT_DIR, PromptSet, default_prompt_paths, load_prompts, validate_user_template
+from core.results import read_results
+from core.settings import Settings
+from core.tasks import get_task
+
+CUSTOM_PROMPT_FOLDER = "prompts_custom"
+PREVIEW_ROWS = 5
+
+Source = Path | tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One input file: its usable rows (``table``) or why it cannot be used (``error``)."""
+
+    name: str
+    table: InputTable | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.table is not None
+
+
+def check_inputs(sources: Sequence[Source]) -> list[FileCheck]:
+    """Read every file on its own so one bad file does not hide the others' reports. Duplicate
+    names are reported on the second occurrence."""
+    checks: list[FileCheck] = []
+    seen: set[str] = set()
+    for source in sources:
+        name = source[0] if isinstance(source, tuple) else Path(source).name
+        if name in seen:
+            checks.append(FileCheck(name, None, "this file name appears twice; results are kept per file, so rename one."))
+            continue
+        seen.add(name)
+        try:
+            checks.append(FileCheck(name, read_input(source), None))
+        except InputError as exc:
+            checks.append(FileCheck(name, None, exc.problem))
+    return checks
+
+
+def usable_sources(sources: Sequence[Source], checks: Sequence[FileCheck]) -> list[Source]:
+    return [s for s, c in zip(sources, checks) if c.ok]
+
+
+def report_table(checks: Sequence[FileCheck]) -> pd.DataFrame:
+    """The validation report: one row per file."""
+    records = []
+    for check in checks:
+        if check.table is None:
+            records.append({"file": check.name, "rows read": None, "kept": None, "dropped": None,
+                            "why dropped": "", "problem": check.error or ""})
+            continue
+        report = check.table.report
+        reasons: dict[str, int] = {}
+        for dropped in report.dropped:
+            reasons[dropped.reason] = reasons.get(dropped.reason, 0) + 1
+        records.append({
+            "file": check.name, "rows read": report.rows_read, "kept": report.rows_kept,
+            "dropped": len(report.dropped),
+            "why dropped": "; ".join(f"{n} × {why}" for why, n in reasons.items()),
+            "problem": " | ".join(report.warnings),
+        })
+    return pd.DataFrame(records, columns=["file", "rows read", "kept", "dropped", "why dropped", "problem"])
+
+
+def preview(checks: Sequence[FileCheck], rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first rows of each usable file."""
+    frames = []
+    for check in checks:
+        if check.table is not None:
+            part = check.table.frame.head(rows).copy()
+            part.insert(0, "file", check.name)
+            frames.append(part)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["file", "row", "paragraph_text"])
+
+
+def default_input_files(settings: Settings, task_name: str) -> list[Path]:
+    """Files in the task's default input folder; empty when the folder is missing or empty."""
+    folder = settings.data_dir / get_task(task_name).input_folder
+    try:
+        return find_input_files(folder)
+    except InputError:
+        return []
+
+
+# ----- prompts ------------------------------------------------------------------------------
+
+
+def custom_prompt_dir(settings: Settings) -> Path:
+    return settings.data_dir / CUSTOM_PROMPT_FOLDER
+
+
+def prompt_choices(settings: Settings, task_name: str) -> list[tuple[str, Path, Path]]:
+    """(label, system file, user file) for the shipped prompts and saved copies of a task."""
+    system, user = default_prompt_paths(task_name, DEFAULT_PROMPT_DIR)
+    choices = [("default (prompts/)", system, user)]
+    folder = custom_prompt_dir(settings)
+    if folder.is_dir():
+        for system_file in sorted(folder.glob(f"{task_name}__*.system.txt"), reverse=True):
+            user_file = system_file.with_name(system_file.name.replace(".system.txt", ".user.txt"))
+            if user_file.is_file():
+                label = system_file.name[len(task_name) + 2: -len(".system.txt")]
+                choices.append((label, system_file, user_file))
+    return choices
+
+
+def load_prompt_choice(task_name: str, system_file: Path, user_file: Path) -> PromptSet:
+    return load_prompts(task_name, system_path=system_file, user_path=user_file)
+
+
+def save_prompt_copy(settings: Settings, task_name: str, *, system: str, user_template: str, name: str = "",
+                     now: datetime | None = None) -> PromptSet:
+    """Save edited prompts as new files in ``<data>/prompts_custom/``; never overwrites a file."""
+    get_task(task_name)
+    if not system.strip():
+        raise PromptError("The system prompt is empty.")
+    validate_user_template(user_template, "(edited copy)")
+    slug = re.sub(r"[^A-Za-z0-9-]+", "-", name.strip()).strip("-")[:40]
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    folder = custom_prompt_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{task_name}__{stamp}{'-' + slug if slug else ''}"
+    n = 1
+    candidate = base
+    while (folder / f"{candidate}.system.txt").exists() or (folder / f"{candidate}.user.txt").exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    system_file, user_file = folder / f"{candidate}.system.txt", folder / f"{candidate}.user.txt"
+    for path, text in ((system_file, system), (user_file, user_template)):
+        with open(path, "x", encoding="utf-8") as handle:  # "x": fail rather than overwrite
+            handle.write(text.strip("\n") + "\n")
+    return load_prompts(task_name, system_path=system_file, user_path=user_file)
+
+
+# ----- task 2 parents -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParentChoice:
+    job: Job
+    rows: int
+    ones: int | None  # None when not collected yet
+
+    @property
+    def label(self) -> str:
+        date = self.job.created_at[:16].replace("T", " ")
+        if self.ones is None:
+            share = "score-1 share known after collecting"
+        else:
+            share = f"{self.ones:,} scored 1 ({self.ones / self.rows:.0%})" if self.rows else "no rows"
+        return f"{self.job.id} · {date} · {self.rows:,} rows · {share}"
+
+
+def parent_choices(service: JobService) -> list[ParentChoice]:
+    """Completed task-1 jobs, newest first, with their share of score 1."""
+    choices = []
+    for job in sorted(service.completed_parent_jobs(), key=lambda j: j.created_at, reverse=True):
+        ones: int | None = None
+        rows = job.n_requests
+        if job.collected_at and job.output_files and all(Path(p).is_file() for p in job.output_files):
+            try:
+                results = read_results(Path(p) for p in job.output_files)
+            except (OSError, ValueError):
+                results = None
+            if results is not None and not results.empty:
+                rows = len(results)
+                ones = int(((results["status"] == "succeeded") & (results["score"] == "1")).sum())
+        choices.append(ParentChoice(job, rows, ones))
+    return choices
+
+
+# ----- submitting once ----------------------------------------------------------------------
+
+
+def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, model: str, max_tokens: int,
+                provider: str, prompts: PromptSet | None) -> str:
+    """A stable id for "this exact job": same inputs, settings and prompts give the same value,
+    so a page can refuse to submit the same prepared job twice."""
+    digest = hashlib.sha256()
+    for part in (task, parent or "", model, str(max_tokens), provider):
+        digest.update(part.encode() + b"\x00")
+    if prompts is not None:
+        digest.update(prompts.system_sha256.encode() + prompts.user_sha256.encode())
+    for source in sources:
+        if isinstance(source, tuple):
+            digest.update(source[0].encode() + b"\x00" + hashlib.sha256(source[1]).digest())
+        else:
+            path = Path(source)
+            try:
+                stat = path.stat()
+                digest.update(f"{path.resolve()}\x00{stat.st_size}\x00{stat.st_mtime_ns}".encode())
+            except OSError as exc:
+                raise CoreError(f"{path.name}: the file cannot be read ({exc.strerror}).") from None
+    return digest.hexdigest()[:16]
