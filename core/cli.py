@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--system-prompt", type=Path, help="custom system prompt file")
     submit.add_argument("--user-prompt", type=Path, help="custom user prompt template file (must contain {text})")
     submit.add_argument("--max-requests-per-file", type=int, default=50_000, help="split batches above this many requests")
+    submit.add_argument("--no-dedupe", dest="dedupe", action="store_false",
+                        help="send repeated paragraphs once each instead of once in all")
+    submit.add_argument("--enqueued-token-limit", type=int, metavar="N",
+                        help="the model's batch queue limit; larger jobs are sent as batches in turn")
     submit.add_argument("--dry-run", action="store_true", help="validate and estimate only; submit nothing")
     submit.add_argument("--resume", metavar="JOB", help="send the batches of JOB that were not submitted")
 
@@ -66,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
     status.add_argument("--cancel", action="store_true", help="cancel the jobs (finished answers are kept)")
     status.add_argument("--yes", action="store_true", help="do not ask before cancelling")
+    status.add_argument("--reconcile", action="store_true",
+                        help="compare with the provider's batch list: adopt lost batches, flag vanished ones")
+
+    retry = sub.add_parser("retry", help="re-run only the rows of a job that did not succeed")
+    common(retry)
+    retry.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    retry.add_argument("--model", help="another model for the retry")
+    retry.add_argument("--max-tokens", type=int, help="a higher answer token limit (for truncated rows)")
 
     download = sub.add_parser("download", help="collect results of finished jobs into CSV files")
     common(download)
@@ -116,6 +128,8 @@ class Cli:
             max_tokens=args.max_tokens,
             prompts=prompts,
             provider=args.provider,
+            dedupe=args.dedupe,
+            enqueued_token_limit=args.enqueued_token_limit,
             max_requests_per_file=args.max_requests_per_file,
         )
         for source in prep.sources:
@@ -129,12 +143,14 @@ class Cli:
                 self.say(f"  warning: {warning}")
         for warning in prep.warnings:
             self.say(warning)
-        self.say(f"Provider {prep.provider}, model {prep.model}. {prep.estimate.summary()}")
+        self.say(f"Provider {prep.provider}, model {prep.model}. {prep.summary()}")
         result: dict[str, Any] = {
             "task": task.name,
             "provider": prep.provider,
             "model": prep.model,
+            "n_rows": prep.n_rows,
             "n_requests": prep.n_requests,
+            "duplicates_saved": prep.duplicates_saved,
             "n_batches": len(prep.chunks),
             "estimate": prep.estimate.to_record(),
             "inputs": [s.model_dump() for s in prep.sources],
@@ -151,6 +167,19 @@ class Cli:
 
     # ----- status --------------------------------------------------------------------------
     def status(self, args: argparse.Namespace) -> dict[str, Any]:
+        if args.reconcile:
+            report = self.service.reconcile()
+            for label, items in (("adopted", report.adopted), ("restored job", report.restored_jobs),
+                                 ("no longer at the provider", report.unknown_at_provider),
+                                 ("orphan", report.orphans), ("problem", report.problems)):
+                for item in items:
+                    self.say(f"{label}: {item}")
+            if not any((report.adopted, report.restored_jobs, report.unknown_at_provider, report.orphans,
+                        report.problems)):
+                self.say("Registry and provider agree.")
+            if report.problems and not (report.adopted or report.restored_jobs):
+                raise CoreError("; ".join(report.problems))
+            return {"reconcile": report.__dict__}
         if args.list_jobs or not args.ids:
             jobs = self.service.refresh()
             if not jobs:
@@ -182,6 +211,7 @@ class Cli:
             jobs = self.service.refresh(ids)
             for job in jobs:
                 self.say(progress_line(job))
+                self.say(f"  {cost_line(job)}")
                 for batch in job.batches:
                     extra = f"  ({batch.last_error})" if batch.last_error else ""
                     errors = f"  errors: {'; '.join(batch.errors)}" if batch.errors else ""
@@ -225,6 +255,17 @@ class Cli:
             result["errors"] = problems
         return result
 
+    # ----- retry -----------------------------------------------------------------------------
+    def retry(self, args: argparse.Namespace) -> dict[str, Any]:
+        child = self.service.retry(args.job, model=args.model, max_tokens=args.max_tokens)
+        if child is None:
+            self.say(f"Every row of {self.service.get(args.job).id} has succeeded; nothing to re-run.")
+            return {"job": None, "nothing_to_retry": True}
+        self.say(f"Re-running {child.n_rows:,} rows of {child.retry_of} as job {child.id} "
+                 f"({child.n_requests:,} requests, model {child.model}, max tokens {child.max_tokens}).")
+        self.say(f"When it is done, download {child.retry_of} again: its results then include these answers.")
+        return {"job": job_summary(child)}
+
     # ----- demo ------------------------------------------------------------------------------
     def demo(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = self.service.settings
@@ -262,6 +303,19 @@ def progress_line(job: Job) -> str:
     return f"{job.id}  {job.status:<20} {done:,} answered, {failed:,} failed of {total:,} ({share:.0f}%)"
 
 
+def cost_line(job: Job) -> str:
+    estimate = job.estimate
+    ceiling = estimate.get("cost_ceiling")
+    text = f"estimate: {estimate.get('input_tokens', 0):,} input tokens"
+    if ceiling is not None:
+        text += f", cost at most {ceiling:.4f} {estimate.get('currency', 'USD')}"
+    if job.usage:
+        text += f"; actual: {job.usage['prompt_tokens']:,} input + {job.usage['completion_tokens']:,} output tokens"
+        if job.usage.get("cost") is not None:
+            text += f", cost {job.usage['cost']:.4f} {estimate.get('currency', 'USD')}"
+    return text
+
+
 def job_summary(job: Job) -> dict[str, Any]:
     """The machine-readable view of a job used by ``--json``."""
     done, failed, total = job.progress()
@@ -273,6 +327,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "model": job.model,
         "created_at": job.created_at,
         "parent_job_id": job.parent_job_id,
+        "retry_of": job.retry_of,
+        "n_rows": job.n_rows,
         "n_requests": total,
         "answered": done,
         "failed": failed,
@@ -285,6 +341,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "row_counts": job.result_counts,
         "output_dir": job.output_dir,
         "output_files": job.output_files,
+        "estimate": job.estimate,
         "usage": job.usage,
     }
 

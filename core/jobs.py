@@ -127,20 +127,21 @@ class JobService:
                 "List known jobs with: python -m core status --list-jobs "
                 "(or recover lost records with: python -m core status --reconcile)"
             )
-        return Job.model_validate(record)
+        return Job.from_record(record)
 
     def list_jobs(self) -> list[Job]:
-        return [Job.model_validate(r) for r in self.registry.list_jobs()]
+        return [Job.from_record(r) for r in self.registry.list_jobs()]
 
     def rows(self, job: Job) -> pd.DataFrame:
         """The job's submitted rows (with the request answering each one)."""
         path = Path(job.job_dir) / ROW_FILE
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False).astype(
-                {"source_index": int, "row": int}
-            )
+            rows = pd.read_csv(path, dtype=str, keep_default_na=False).astype({"source_index": int, "row": int})
         except FileNotFoundError:
             raise CoreError(f"Job {job.id}: its row file {path} is missing, so results cannot be matched.") from None
+        if "request_id" not in rows:  # written before deduplication: each row its own request
+            rows["request_id"] = rows["custom_id"]
+        return rows
 
     def retries_of(self, job: Job) -> list[Job]:
         """Retry jobs of an original job, oldest first."""
@@ -395,7 +396,7 @@ class JobService:
                 stored = tx.get_job(job.id)
                 if stored is None:  # deleted meanwhile
                     continue
-                tx.put_job(_merge_batches(Job.model_validate(stored), job).to_record())
+                tx.put_job(_merge_batches(Job.from_record(stored), job).to_record())
         return jobs
 
     def _send_queued(self, jobs: list[Job], all_jobs: list[Job]) -> set[str]:
@@ -409,6 +410,10 @@ class JobService:
             for batch in job.batches:
                 if batch.status != "queued" or batch.est_input_tokens > room:
                     continue
+                if batch.attempts and used:
+                    # The provider refused it for its queue limit, which may be lower than ours
+                    # (or shared with other work): resend only once our queue for the model is empty.
+                    continue
                 try:
                     self._create(job, batch, self.client(job.provider))
                 except CoreError as exc:
@@ -416,6 +421,7 @@ class JobService:
                     changed.add(job.id)
                     break
                 room -= batch.est_input_tokens
+                used += batch.est_input_tokens
                 changed.add(job.id)
         return changed
 
@@ -629,7 +635,7 @@ class JobService:
         snapshot = self.settings.jobs_dir / job_id / SNAPSHOT_FILE
         if not snapshot.is_file():
             return None
-        return Job.model_validate(orjson.loads(snapshot.read_bytes()))
+        return Job.from_record(orjson.loads(snapshot.read_bytes()))
 
 
 def _attempt_ids(batch: BatchRecord) -> set[str]:

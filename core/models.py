@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from core.errors import RegistryError
 
 from core.client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchInfo
 
@@ -135,6 +137,26 @@ class Job(BaseModel):
     result_counts: dict[str, int] | None = None
     output_files: list[str] = Field(default_factory=list)
     usage: dict[str, Any] | None = None  # actual tokens and cost, after collection
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_older_records(cls, data: Any) -> Any:
+        # records written before deduplication existed had one row per request
+        if isinstance(data, dict) and "n_rows" not in data and "n_requests" in data:
+            data = {**data, "n_rows": data["n_requests"]}
+        return data
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Job":
+        """A job from its registry record, with a plain message if the record is damaged."""
+        try:
+            return cls.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise RegistryError(
+                f"The registry record of job {record.get('id', '?')} is damaged ({where}: {first['msg']})."
+            ) from None
 
     @property
     def status(self) -> JobStatus:

@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--baseline-delay-seconds", type=float, default=0.0)
     serve.add_argument("--max-requests-per-file", type=int, default=50_000)
     serve.add_argument("--max-file-bytes", type=int, default=200 * 1024 * 1024)
+    serve.add_argument("--enqueued-token-limit", type=int, default=None)
     serve.add_argument("--idle-exit", type=float, default=DEFAULT_IDLE_EXIT, help="exit after this many idle seconds (0: never)")
     for name in ("stop", "status"):
         cmd = sub.add_parser(name)
@@ -63,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         baseline_delay_seconds=args.baseline_delay_seconds,
         max_requests_per_file=args.max_requests_per_file,
         max_file_bytes=args.max_file_bytes,
+        enqueued_token_limit=args.enqueued_token_limit,
     )
     token = secrets.token_urlsafe(24)
     backend = LocalBackend(config, host=args.host, port=args.port, shutdown_token=token)

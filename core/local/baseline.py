@@ -161,7 +161,9 @@ def find_cues(text: str, patterns: tuple[re.Pattern[str], ...]) -> list[str]:
     """Matched cue texts in order of appearance, without duplicates (case-insensitive).
 
     A match lying inside a longer match ("bond" inside "green bond") is not repeated.
+    Whitespace is collapsed first: text extracted from PDFs breaks and doubles spaces at random.
     """
+    text = " ".join(text.split())
     hits: list[tuple[int, int, str]] = []
     for pattern in patterns:
         for match in pattern.finditer(text):

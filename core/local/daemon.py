@@ -53,6 +53,7 @@ def config_fingerprint(config: BackendConfig) -> str:
         "baseline_delay_seconds": float(config.baseline_delay_seconds),
         "max_requests_per_file": int(config.max_requests_per_file),
         "max_file_bytes": int(config.max_file_bytes),
+        "enqueued_token_limit": config.enqueued_token_limit,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -85,6 +86,8 @@ def serve_argv(config: BackendConfig, *, idle_exit: float = DEFAULT_IDLE_EXIT) -
         argv += ["--chat-base-url", config.chat_base_url]
     if config.chat_model:
         argv += ["--chat-model", config.chat_model]
+    if config.enqueued_token_limit:
+        argv += ["--enqueued-token-limit", str(int(config.enqueued_token_limit))]
     return argv
 
 

@@ -48,6 +48,9 @@ class BackendConfig:
     baseline_delay_seconds: float = 0.0
     max_requests_per_file: int = 50_000
     max_file_bytes: int = 200 * 1024 * 1024
+    # Like the provider's per-model queue limit: a batch whose input tokens, added to those of
+    # the active batches of the same model, exceed it fails with token_limit_exceeded.
+    enqueued_token_limit: int | None = None
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
         key = "***" if self.chat_api_key else None
@@ -56,7 +59,8 @@ class BackendConfig:
             f"chat_api_key={key!r}, chat_model={self.chat_model!r}, concurrency={self.concurrency}, "
             f"completion_window_seconds={self.completion_window_seconds}, "
             f"baseline_delay_seconds={self.baseline_delay_seconds}, "
-            f"max_requests_per_file={self.max_requests_per_file}, max_file_bytes={self.max_file_bytes})"
+            f"max_requests_per_file={self.max_requests_per_file}, max_file_bytes={self.max_file_bytes}, "
+            f"enqueued_token_limit={self.enqueued_token_limit})"
         )
 
     __str__ = __repr__
@@ -109,6 +113,7 @@ class _Batch:
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    enqueued_tokens: int = 0  # counted only when an enqueued-token limit is configured
 
     @property
     def id(self) -> str:
@@ -426,6 +431,25 @@ class Engine:
         except _ValidationFailed as failure:
             self._set_status(batch, "failed", failed_at=_now(), errors={"object": "list", "data": [failure.entry]})
             return
+        if self.config.enqueued_token_limit and batch.status == "validating":
+            batch.enqueued_tokens = _enqueued_tokens(requests)
+            with self._lock:
+                model = requests[0].body["model"]
+                queued = sum(
+                    other.enqueued_tokens
+                    for other in self._batches.values()
+                    if other is not batch and other.status in ACTIVE_STATUSES and other.obj.get("model") == model
+                )
+                if queued + batch.enqueued_tokens > self.config.enqueued_token_limit:
+                    batch.obj["model"] = model
+                    message = (
+                        f"Enqueued token limit reached for {model}. Limit: {self.config.enqueued_token_limit:,} "
+                        f"enqueued tokens; already enqueued: {queued:,}; this batch: {batch.enqueued_tokens:,}. "
+                        "Try again once some in-progress batches have completed."
+                    )
+                    entry = {"code": "token_limit_exceeded", "message": message, "line": None, "param": None}
+                    self._set_status(batch, "failed", failed_at=_now(), errors={"object": "list", "data": [entry]})
+                    return
         with self._lock:
             if batch.status == "validating":
                 batch.obj["model"] = requests[0].body["model"]
@@ -606,6 +630,21 @@ class Engine:
         }
         self.store.save_file(meta, data)
         return file_id
+
+
+def _enqueued_tokens(requests: list[_Request]) -> int:
+    """Input tokens of a batch as the provider counts them for its queue limit."""
+    from core.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, count_tokens
+
+    total = 0
+    for request in requests:
+        body = request.body
+        messages = body.get("messages") or []
+        total += TOKENS_PER_REPLY
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            total += TOKENS_PER_MESSAGE + (count_tokens(content, model=body["model"]) if isinstance(content, str) else 0)
+    return total
 
 
 def _safe_result(future: Future[Answer]) -> Answer:
