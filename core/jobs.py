@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 import orjson
 import pandas as pd
 
-from core.client import BatchClient, BatchInfo, make_client
+from core.client import ACTIVE_STATUSES, BatchClient, make_client
 from core.errors import CoreError, JobNotFound, NotReady, ProviderError, TaskError, TransientProviderError
 from core.inputs import read_inputs
 from core.models import BatchRecord, Job, SourceRecord
@@ -44,6 +44,7 @@ ClientFactory = Callable[[ProviderName], BatchClient]
 ROW_FILE = "rows.csv"
 SNAPSHOT_FILE = "job.json"
 APP_TAG = "biodiversityasset"
+LIVE_STATES = ACTIVE_STATUSES | {"queued"}
 
 
 def utc_now() -> datetime:
@@ -367,10 +368,14 @@ class JobService:
         """One monitoring cycle: ask the provider about every active batch (of the given jobs,
         or of all), requeue batches refused for the enqueued-token limit, send queued batches
         that now fit, and record it all in one registry write. A failed check keeps the known
-        status and records the problem in ``last_error``."""
-        wanted = None if job_ids is None else {self.get(j).id for j in job_ids}
-        all_jobs = self.list_jobs()
-        jobs = [j for j in all_jobs if wanted is None or j.id in wanted]
+        status and records the problem in ``last_error``.
+
+        Returns the given jobs, or, without ids, the jobs that had something to check."""
+        wanted = None if job_ids is None else list(dict.fromkeys(self.get(j).id for j in job_ids))
+        # Only jobs with something under way are parsed: with 10,000 finished jobs stored,
+        # a cycle must not rebuild them all.
+        live = [Job.from_record(r) for r in self.registry.list_jobs(where=_is_live)]
+        jobs = [j for j in live if wanted is None or j.id in wanted]
         now = self._now()
         changed: set[str] = set()
         for job in jobs:
@@ -386,18 +391,20 @@ class JobService:
                     if batch.failed_on_token_limit:
                         batch.requeue(reason="the provider's enqueued-token limit was full")
                 changed.add(job.id)
-        changed |= self._send_queued(jobs, all_jobs)
-        if not changed:
+        changed |= self._send_queued(jobs, live)
+        if changed:
+            with self.registry.transaction() as tx:
+                for job in jobs:
+                    stored = tx.get_job(job.id) if job.id in changed else None
+                    if stored is None:  # unchanged, or deleted meanwhile
+                        continue
+                    # only the batches: fields written meanwhile (collection results) stay
+                    stored["batches"] = [b.model_dump(mode="json") for b in job.batches]
+                    tx.put_job(stored)
+        if wanted is None:
             return jobs
-        with self.registry.transaction() as tx:
-            for job in jobs:
-                if job.id not in changed:
-                    continue
-                stored = tx.get_job(job.id)
-                if stored is None:  # deleted meanwhile
-                    continue
-                tx.put_job(_merge_batches(Job.from_record(stored), job).to_record())
-        return jobs
+        by_id = {j.id: j for j in jobs}
+        return [by_id.get(job_id) or self.get(job_id) for job_id in wanted]
 
     def _send_queued(self, jobs: list[Job], all_jobs: list[Job]) -> set[str]:
         """Send queued batches, oldest job first, while they fit under their model's limit."""
@@ -647,11 +654,13 @@ def _output_may_lag(batch: BatchRecord) -> bool:
     return batch.status == "completed" and batch.completed > 0 and not batch.output_file_id
 
 
-def _merge_batches(stored: Job, refreshed: Job) -> Job:
-    """Take the refreshed batches into the stored record, keeping fields others may have
-    written since (collection results)."""
-    stored.batches = refreshed.batches
-    return stored
+def _is_live(record: dict) -> bool:
+    """A registry record with a batch to check or to send (tested on the raw dict, cheaply)."""
+    return any(
+        b.get("status") in LIVE_STATES
+        or (b.get("status") == "completed" and b.get("completed") and not b.get("output_file_id"))
+        for b in record.get("batches", ())
+    )
 
 
 def _usage(results: Sequence[RowResult], model: str, data_dir: Path) -> dict:

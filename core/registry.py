@@ -28,7 +28,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -355,9 +355,13 @@ class _JobView:
             job = self._raw_by_batch_id(job_or_batch_id)
         return None if job is None else _clone(job)
 
-    def list_jobs(self) -> list[dict]:
-        """Copies of all jobs, newest first (by ``created_at`` ISO string, then id)."""
-        return _clone(_newest_first(self._raw_all()))
+    def list_jobs(self, where: Callable[[dict], bool] | None = None) -> list[dict]:
+        """Copies of all jobs (or of those ``where`` accepts, tested before copying), newest
+        first (by ``created_at`` ISO string, then id)."""
+        jobs = self._raw_all()
+        if where is not None:
+            jobs = [job for job in jobs if where(job)]
+        return _clone(_newest_first(jobs))
 
 
 class RegistryTransaction(_JobView):
@@ -395,10 +399,10 @@ class RegistryTransaction(_JobView):
         self._check_open()
         return super().find_job_by_batch_id(batch_id)
 
-    def list_jobs(self) -> list[dict]:
+    def list_jobs(self, where: Callable[[dict], bool] | None = None) -> list[dict]:
         """Copies of all jobs (including this transaction's changes), newest first."""
         self._check_open()
-        return super().list_jobs()
+        return super().list_jobs(where)
 
     def put_job(self, job: dict) -> None:
         """Insert or replace the job keyed by ``job["id"]``.
@@ -502,9 +506,10 @@ class Registry:
         """A copy of the job with this id, or None. Takes no lock."""
         return self._view().get_job(job_id)
 
-    def list_jobs(self) -> list[dict]:
-        """Copies of all jobs, newest first by ``created_at`` (ISO string), then by id."""
-        return self._view().list_jobs()
+    def list_jobs(self, where: Callable[[dict], bool] | None = None) -> list[dict]:
+        """Copies of all jobs (or of those ``where`` accepts), newest first by ``created_at``
+        (ISO string), then by id."""
+        return self._view().list_jobs(where)
 
     def find_job_by_batch_id(self, batch_id: str) -> dict | None:
         """A copy of the job that has a batch with this provider batch id, or None."""
@@ -565,7 +570,7 @@ class Registry:
             except OSError as exc:
                 raise RegistryError(f"Cannot lock the job registry at {self._path}: {exc}") from None
             try:
-                storage = _DeferredJSONStorage(self._path)
+                storage = self._locked_storage()
                 db, table = _open_db(storage)
                 storage.read()  # parse now: a corrupt file fails before the block runs
                 tx = RegistryTransaction(table)
@@ -582,6 +587,22 @@ class Registry:
         finally:
             active.discard(key)
             thread_lock.release()
+
+    def _locked_storage(self) -> _DeferredJSONStorage:
+        """Storage for a transaction (lock held): the cached parse when the file has not
+        changed since (one stat instead of re-parsing megabytes), else a fresh read."""
+        cache = self._cache
+        if cache is not None:
+            try:
+                unchanged = _file_key(os.stat(self._path)) == cache[0]
+            except OSError:
+                unchanged = False
+            if unchanged:
+                # copy the top level only: a transaction replaces whole jobs, never edits one
+                # in place, so the cached jobs stay as they were if the block fails
+                data = {name: dict(table) for name, table in cache[1].items()}
+                return _DeferredJSONStorage(self._path, data, loaded=True)
+        return _DeferredJSONStorage(self._path)
 
     def _write(self, storage: _DeferredJSONStorage) -> None:
         """Write the storage's data to the file, once, atomically (lock held by caller)."""
