@@ -181,7 +181,8 @@ class Cli:
                 raise CoreError("; ".join(report.problems))
             return {"reconcile": report.__dict__}
         if args.list_jobs or not args.ids:
-            jobs = self.service.refresh()
+            self.service.refresh()
+            jobs = self.service.list_jobs()
             if not jobs:
                 self.say("No jobs yet. Submit one with: python -m core submit --task investment_activity_classification")
             for job in jobs:

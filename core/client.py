@@ -199,4 +199,5 @@ def local_backend_config(settings: Settings):  # -> core.local.BackendConfig
         chat_model=settings.local_chat_model,
         concurrency=settings.local_concurrency,
         completion_window_seconds=settings.local_window_seconds,
+        enqueued_token_limit=settings.local_enqueued_token_limit,
     )

@@ -33,6 +33,7 @@ KEYS = (
     "BDASSET_LOCAL_CHAT_MODEL",
     "BDASSET_LOCAL_CONCURRENCY",
     "BDASSET_LOCAL_WINDOW_SECONDS",
+    "BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT",
 )
 
 
@@ -50,6 +51,7 @@ class Settings:
     local_chat_model: str | None = None
     local_concurrency: int = 8
     local_window_seconds: float = 86_400.0
+    local_enqueued_token_limit: int | None = None  # make the local backend refuse like OpenAI does
     key_source: str | None = None  # "environment", ".env" or "secrets.toml"; never the key
 
     @property
@@ -121,6 +123,7 @@ def load_settings(
     try:
         concurrency = int(lookup("BDASSET_LOCAL_CONCURRENCY")[0] or 8)
         window = float(lookup("BDASSET_LOCAL_WINDOW_SECONDS")[0] or 86_400)
+        local_limit = int(lookup("BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT")[0] or 0) or None
     except ValueError as exc:
         raise CoreError(f"Invalid local backend setting: {exc}") from None
     return Settings(
@@ -134,5 +137,6 @@ def load_settings(
         local_chat_model=lookup("BDASSET_LOCAL_CHAT_MODEL")[0],
         local_concurrency=max(1, concurrency),
         local_window_seconds=window,
+        local_enqueued_token_limit=local_limit,
         key_source=key_source,
     )
