@@ -270,28 +270,26 @@ class Cli:
     # ----- demo ------------------------------------------------------------------------------
     def demo(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = self.service.settings
+        task1 = TASKS["investment_activity_classification"]
         first = self.service.prepare(
-            "investment_activity_classification",
-            inputs=find_input_files(settings.data_dir / TASKS["investment_activity_classification"].input_folder),
-            provider=args.provider,
+            task1.name, inputs=find_input_files(settings.data_dir / task1.input_folder), provider=args.provider
         )
-        self.say(f"Task 1 on the sample data: {first.estimate.summary()}")
-        job1 = self.service.submit(first, created_by="demo")
-        self.say(f"Submitted {job1.id}; waiting...")
-        self.service.wait([job1.id], poll_interval=args.poll_interval)
-        out1 = self.service.collect(job1.id)
-        self.say(f"Task 1 results: {_counts_text(out1.counts)}; scored 1: {int((out1.frame['score'] == 1).sum())}")
-        for path in out1.output_files:
-            self.say(f"  {path}")
-        second = self.service.prepare("assetization_features_scoring", parent=job1.id, provider=args.provider)
-        job2 = self.service.submit(second, created_by="demo")
-        self.say(f"Task 2 on the paragraphs scored 1: submitted {job2.id}; waiting...")
-        self.service.wait([job2.id], poll_interval=args.poll_interval)
-        out2 = self.service.collect(job2.id)
-        self.say(f"Task 2 results: {_counts_text(out2.counts)}")
-        for path in out2.output_files:
-            self.say(f"  {path}")
+        out1 = self._run_to_results(first, "Task 1 on the sample data", args.poll_interval)
+        self.say(f"Paragraphs scored 1: {int((out1.frame['score'] == 1).sum())}")
+        second = self.service.prepare("assetization_features_scoring", parent=out1.job.id, provider=args.provider)
+        out2 = self._run_to_results(second, "Task 2 on the paragraphs scored 1", args.poll_interval)
         return {"jobs": [job_summary(out1.job), job_summary(out2.job)]}
+
+    def _run_to_results(self, prep: Any, label: str, poll_interval: float) -> Any:
+        self.say(f"{label}: {prep.summary()}")
+        job = self.service.submit(prep, created_by="demo")
+        self.say(f"Submitted {job.id}; waiting...")
+        self.service.wait([job.id], poll_interval=poll_interval)
+        outcome = self.service.collect(job.id)
+        self.say(f"Results: {_counts_text(outcome.counts)}")
+        for path in outcome.output_files:
+            self.say(f"  {path}")
+        return outcome
 
 
 def _counts_text(counts: dict[str, int]) -> str:
