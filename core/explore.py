@@ -50,8 +50,10 @@ def investor_from_report(name: str) -> str:
 
 
 def collected_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """Jobs whose results were collected, newest first."""
-    return sorted((j for j in jobs if j.collected_at and j.output_files), key=lambda j: j.created_at, reverse=True)
+    """Jobs whose results were collected, newest first. Retry jobs are left out: their answers
+    are laid over their original job's results when that job is collected."""
+    return sorted((j for j in jobs if j.collected_at and j.output_files and not j.retry_of),
+                  key=lambda j: j.created_at, reverse=True)
 
 
 def load_results(jobs: Sequence[Job]) -> pd.DataFrame:

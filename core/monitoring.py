@@ -80,6 +80,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
             "task": TASKS[job.task].title if job.task in TASKS else job.task,
             "status": job.status,
             "created": _parse_iso(job.created_at),
+            "rows": job.n_rows,
             "requests": total,
             "answered": done,
             "failed": failed,
@@ -90,7 +91,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
             "model": job.model,
             "parent job": job.parent_job_id or "",
         })
-    columns = ["job", "task", "status", "created", "requests", "answered", "failed", "progress", "batches",
+    columns = ["job", "task", "status", "created", "rows", "requests", "answered", "failed", "progress", "batches",
                "collected", "provider", "model", "parent job"]
     return pd.DataFrame(records, columns=columns)
 
@@ -188,6 +189,13 @@ def job_errors(job: Job) -> list[str]:
                 "Use “Send unsent batches” to try again; nothing is sent twice."
             )
             continue
+        if batch.status == "queued":
+            messages.append(
+                f"{name} waits for room under the provider's queued-token limit"
+                + (f" (tried {len(batch.attempts)} time(s) before)" if batch.attempts else "")
+                + "; it is sent by itself on a later refresh."
+            )
+            continue
         if batch.status == "failed":
             why = "; ".join(plain_error(e) for e in batch.errors) or "the provider gave no reason."
             messages.append(f"{name} failed as a whole: {why}")
@@ -250,6 +258,7 @@ def refresh_cycle(service, *, collect: bool = True) -> Cycle:  # service: core.j
             problems.append(str(exc))
     collected: list[str] = []
     if collect:
+        originals: list[str] = []
         for index, job in enumerate(jobs):
             if needs_collecting(job):
                 try:
@@ -257,7 +266,26 @@ def refresh_cycle(service, *, collect: bool = True) -> Cycle:  # service: core.j
                     collected.append(job.id)
                 except CoreError as exc:
                     problems.append(f"Collecting {job.id}: {exc}")
+                    continue
+                if job.retry_of and job.retry_of not in originals:
+                    originals.append(job.retry_of)
+        for original in originals:  # lay the retry's answers over its original's results
+            try:
+                updated = service.collect(original).job
+            except CoreError as exc:
+                problems.append(f"Collecting {original}: {exc}")
+                continue
+            jobs = [updated if j.id == original else j for j in jobs]
+            if original not in collected:
+                collected.append(original)
     return Cycle(jobs=jobs, collected=collected, problems=problems)
+
+
+def rows_to_rerun(job: Job) -> int:
+    """Collected rows of a finished job that did not succeed (what a retry would send)."""
+    if not job.is_finished or not job.result_counts:
+        return 0
+    return sum(n for status, n in job.result_counts.items() if status != "succeeded")
 
 
 def _may_lag(job: Job) -> bool:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, MutableMapping, Sequence
 
 import pandas as pd
 
@@ -213,3 +213,29 @@ def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, mod
             except OSError as exc:
                 raise CoreError(f"{path.name}: the file cannot be read ({exc.strerror}).") from None
     return digest.hexdigest()[:16]
+
+
+def submit_once(store: MutableMapping[str, str], key: str, submit: Callable[[], Job],
+                recorded: Callable[[], str | None] = lambda: None) -> str:
+    """Submit at most once per ``key`` (a :func:`fingerprint`), remembering the job id in
+    ``store`` (the page's session state). A second call, even one arriving while the first is
+    still sending, gets the first job's id (``""`` while sending) and submits nothing.
+
+    When ``submit`` fails, ``recorded()`` says whether a job was recorded anyway (e.g. a job
+    whose batches could not be sent): then the key stays taken by that job, which is resumed
+    rather than submitted again; otherwise the key is released so the user can retry. The
+    error is re-raised either way."""
+    if key in store:
+        return store[key]
+    store[key] = ""  # taken before anything is sent
+    try:
+        job = submit()
+    except CoreError:
+        job_id = recorded()
+        if job_id:
+            store[key] = job_id
+        else:
+            del store[key]
+        raise
+    store[key] = job.id
+    return job.id

@@ -55,6 +55,9 @@ class FakeChatServer(ThreadingHTTPServer):
     """Start with ``with FakeChatServer() as server:``; ``server.base_url`` ends in ``/v1``."""
 
     daemon_threads = True
+    # socketserver's default listen backlog of 5 resets connections when a client opens
+    # dozens at once (a forwarding backend with concurrency 32 does).
+    request_queue_size = 256
 
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
@@ -80,6 +83,9 @@ class FakeChatServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeChatServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body then
+    # waits for the client's delayed ACK (about 40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
         pass

@@ -1,0 +1,244 @@
+"""The dashboard driven through Streamlit's AppTest: every page, empty and populated, and the
+whole flow (upload, submit once, monitor to 100 %, explore with filters) on the local backend.
+
+The app builds its own JobService from the environment, so jobs run on the embedded backend
+daemon in this test's data folder; it is stopped at teardown."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import SAMPLES
+from core.jobs import JobService
+from core.local import stop_running
+from core.models import BatchRecord, Job
+from core.prompts import DEFAULT_PROMPT_DIR
+from core.registry import Registry
+from core.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["views/submit.py", "views/monitor.py", "views/explore.py"]
+TITLES = {"views/submit.py": "Submit a labelling job", "views/monitor.py": "Monitor jobs",
+          "views/explore.py": "Explore results"}
+TASK1 = "investment_activity_classification"
+TASK2 = "assetization_features_scoring"
+SAMPLE = sorted(SAMPLES.glob("*.csv"))[0]
+
+
+@pytest.fixture(autouse=True)
+def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
+    yield
+    stop_running(isolated_data_dir / "local_backend")
+
+
+def open_page(page: str = "views/submit.py") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page != "views/submit.py":
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def frame_with(at: AppTest, column: str):
+    """The shown dataframe that has this column (dataframes carry no key in AppTest)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def populate() -> JobService:
+    """A collected task-1 job and a collected task-2 job, run through the app's own service."""
+    service = JobService(settings=load_settings())
+    job1 = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job1.id], poll_interval=0.1, timeout=60)
+    service.collect(job1.id)
+    job2 = service.submit(service.prepare(TASK2, parent=job1.id))
+    service.wait([job2.id], poll_interval=0.1, timeout=60)
+    service.collect(job2.id)
+    return service
+
+
+@pytest.mark.parametrize("populated", [False, True], ids=["empty", "populated"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(page: str, populated: bool) -> None:
+    if populated:
+        populate()
+    at = open_page(page)
+    assert at.title[0].value == TITLES[page]
+    assert not at.error, texts(at.error)
+    if page == "views/submit.py":  # AppTest drops the sidebar after switch_page; the browser test covers it
+        sidebar = " ".join(texts(at.sidebar.markdown))
+        assert "local" in sidebar and f"Active jobs: **0** of {2 if populated else 0}" in sidebar
+    infos = " ".join(texts(at.info))
+    if not populated:
+        expected = {"views/submit.py": "Upload one or more", "views/monitor.py": "No jobs yet",
+                    "views/explore.py": "No results yet"}[page]
+        assert expected in infos
+    elif page == "views/monitor.py":
+        assert len(at.get("progress")) >= 2 and at.get("progress")[0].value == 100
+    elif page == "views/explore.py":
+        assert any("rows match" in m for m in texts(at.markdown))
+        assert len(at.get("plotly_chart")) >= 2
+
+
+def test_upload_submit_once_monitor_explore(isolated_data_dir: Path) -> None:
+    at = open_page()
+    data = SAMPLE.read_bytes()
+    at.file_uploader(key="submit_upload").set_value((SAMPLE.name, data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.error, texts(at.error)
+    metrics = {m.label: m.value for m in at.metric}
+    n_rows = data.count(b".pdf,")
+    assert metrics["Requests"] == f"{n_rows:,}" and metrics["Batches"] == "1"
+    assert frame_with(at, "rows read").loc[0, "kept"] == n_rows
+
+    at.button(key="submit_button").click().run()
+    assert not at.error, texts(at.error)
+    assert at.button(key="submit_button").disabled
+    # a second click from a page that has not seen the button disabled yet (AppTest refuses to
+    # click a disabled button, so re-enable it on the test side). Clicks racing the first
+    # submission are covered by test_submission.test_submit_once and the browser double click.
+    again = at.button(key="submit_button")
+    again.proto.disabled = False
+    again.click().run()
+    assert not at.exception
+    jobs = JobService(settings=load_settings()).list_jobs()
+    assert len(jobs) == 1 and jobs[0].created_by == "dashboard"
+    job_id = jobs[0].id
+    assert any(job_id in s for s in texts(at.success))
+
+    at.switch_page("views/monitor.py").run()
+    for _ in range(60):  # run_every never fires in AppTest: press "Refresh now" instead
+        bars = at.get("progress")
+        if bars and bars[0].value == 100 and JobService(settings=load_settings()).get(job_id).collected_at:
+            break
+        time.sleep(0.25)
+        at.button(key="monitor_refresh").click().run()
+    assert at.get("progress")[0].value == 100
+    assert at.selectbox(key="monitor_job").value == job_id
+    job = JobService(settings=load_settings()).get(job_id)
+    assert job.status == "completed" and job.collected_at
+    assert not at.exception and not at.error, texts(at.error)
+
+    at.switch_page("views/explore.py").run()
+    assert at.multiselect(key="explore_jobs").value == [job_id]
+    assert f"**{n_rows:,}** of {n_rows:,} rows match." in texts(at.markdown)
+    at.multiselect(key="explore_f_investor").set_value(["NordicPension"]).run()
+    nordic = frame_with(at, "paragraph_text")
+    assert len(nordic) and set(nordic["investor"]) == {"NordicPension"}
+    at.multiselect(key="explore_f_score").set_value([1]).run()
+    ones = frame_with(at, "paragraph_text")
+    assert len(ones) < len(nordic) and set(ones["score"]) == {1}
+    at.text_input(key="explore_f_text").set_value("no paragraph has this").run()
+    assert any("No row matches" in i for i in texts(at.info))
+    at.text_input(key="explore_f_text").set_value("").run()
+    at.radio(key="explore_group_by").set_value("pdf_file_name").run()
+    assert not at.exception
+    assert len(at.get("download_button")) == 2
+
+
+def test_task2_from_monitor_then_explore_combinations() -> None:
+    service = JobService(settings=load_settings())
+    job1 = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job1.id], poll_interval=0.1, timeout=60)
+    at = open_page("views/monitor.py")  # collects the finished job by itself
+    assert service.get(job1.id).collected_at
+    at.button(key="monitor_task2").click().run()
+    assert at.title[0].value == TITLES["views/submit.py"]
+    assert at.selectbox(key="submit_task").value == TASK2
+    assert at.selectbox(key="submit_parent").value == job1.id
+    assert "scored 1" in at.selectbox(key="submit_parent").format_func(job1.id)
+    at.button(key="submit_button").click().run()
+    assert not at.error, texts(at.error)
+    job2 = next(j for j in service.list_jobs() if j.task == TASK2)
+    assert job2.parent_job_id == job1.id
+    service.wait([job2.id], poll_interval=0.1, timeout=60)
+    at.switch_page("views/monitor.py").run()
+    assert service.get(job2.id).collected_at
+    at.switch_page("views/explore.py").run()
+    assert at.multiselect(key="explore_jobs").value == [job2.id]
+    keys = {c.key for c in at.get("plotly_chart")} if hasattr(at.get("plotly_chart")[0], "key") else set()
+    assert len(at.get("plotly_chart")) == 4, keys
+
+
+def test_folder_inputs_and_bad_upload() -> None:
+    at = open_page()
+    at.radio(key="submit_input_mode").set_value("Files from the input folder").run()
+    assert len(at.multiselect(key="submit_folder_files").value) == 2
+    assert at.metric[0].value == "{:,}".format(sum(p.read_bytes().count(b".pdf,") for p in SAMPLES.glob("*.csv")))
+    at.radio(key="submit_input_mode").set_value("Upload files").run()
+    at.file_uploader(key="submit_upload").set_value([
+        ("report.csv", b"%PDF-1.7 not a table", "text/csv"),
+        ("ok.csv", b"pdf_file_name,paragraph_text\nFfBF_A_R.pdf,We invested EUR 5m in wetlands.\nFfBF_A_R.pdf,\n", "text/csv"),
+    ]).run()
+    assert not at.exception
+    errors = texts(at.error)
+    assert len(errors) == 1 and "report.csv" in errors[0] and "PDF" in errors[0]
+    report = frame_with(at, "rows read")
+    assert list(report["file"]) == ["report.csv", "ok.csv"] and report.loc[1, "dropped"] == 1
+    assert at.metric[0].value == "1"
+
+
+def test_prompt_copy_is_saved_as_new_files(isolated_data_dir: Path) -> None:
+    defaults = {p: p.read_bytes() for p in DEFAULT_PROMPT_DIR.glob("*.txt")}
+    at = open_page()
+    at.toggle(key="submit_prompt_edit").set_value(True).run()
+    system_key = f"submit_edit_system_{TASK1}"
+    at.text_area(key=system_key).set_value("Only score 1 for money actually spent.").run()
+    at.text_input(key="submit_prompt_name").set_value("strict").run()
+    at.button(key="submit_prompt_save").click().run()
+    assert not at.error, texts(at.error)
+    assert any("Saved as new files" in s for s in texts(at.success))
+    saved = list((isolated_data_dir / "prompts_custom").glob("*.system.txt"))
+    assert len(saved) == 1 and "strict" in saved[0].name
+    assert "strict" in at.selectbox(key=f"submit_prompt_choice_{TASK1}").value
+    assert {p: p.read_bytes() for p in DEFAULT_PROMPT_DIR.glob("*.txt")} == defaults
+
+
+def test_cancel_asks_for_confirmation(isolated_data_dir: Path) -> None:
+    settings = load_settings()
+    job = Job(id="job_20261125_000000_abcd", task=TASK1, provider="local", model="m", max_tokens=10,
+              created_at="2026-11-25T00:00:00+00:00", job_dir=str(isolated_data_dir / "jobs" / "x"),
+              output_dir=str(isolated_data_dir / "out"), n_rows=5, n_requests=5, sources=[], prompts={}, estimate={},
+              batches=[BatchRecord(key="b000", request_file="f", n_requests=5, first_custom_id="a", last_custom_id="b")])
+    with Registry(settings.registry_path).transaction() as tx:
+        tx.put_job(job.to_record())
+    at = open_page("views/monitor.py")
+    at.button(key="monitor_cancel").click().run()
+    assert any("Cancel job_20261125_000000_abcd?" in w for w in texts(at.warning))
+    at.button(key="monitor_cancel_no").click().run()
+    assert JobService(settings=settings).get(job.id).status == "submitting"
+    at.button(key="monitor_cancel").click().run()
+    at.button(key="monitor_cancel_yes").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert JobService(settings=settings).get(job.id).status == "cancelled"
+    assert any("Cancel requested" in s for s in texts(at.success))
+
+
+def test_core_errors_are_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = populate()
+    for job in service.list_jobs():
+        for path in job.output_files:
+            Path(path).unlink()
+    at = open_page("views/explore.py")
+    assert not at.exception
+    assert any("missing" in e for e in texts(at.error))
+    monkeypatch.setenv("BDASSET_PROVIDER", "openai")
+    at = open_page("views/submit.py")
+    assert any("no API key" in w for w in texts(at.sidebar.warning))
+    assert any("No OpenAI key" in w for w in texts(at.warning))
+    at.file_uploader(key="submit_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "text/csv")).run()
+    at.button(key="submit_button").click().run()
+    assert not at.exception
+    assert any("No OpenAI API key" in e for e in texts(at.error))
+    assert len(service.list_jobs()) == 2  # nothing recorded
+    assert not at.button(key="submit_button").disabled  # may try again after configuring a key

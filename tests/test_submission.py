@@ -1,0 +1,110 @@
+"""core.submission: per-file checks, prompt copies, task-2 parents, the submit-once fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES
+from core.errors import PromptError
+from core.jobs import JobService
+from core.prompts import DEFAULT_PROMPT_DIR
+from core.submission import (
+    check_inputs,
+    default_input_files,
+    fingerprint,
+    parent_choices,
+    preview,
+    prompt_choices,
+    report_table,
+    save_prompt_copy,
+    usable_sources,
+)
+
+TASK1 = "investment_activity_classification"
+
+
+def test_checks_report_each_file() -> None:
+    good = ("a.csv", b"pdf_file_name,paragraph_text\nFfBF_X_R.pdf,hello\nFfBF_X_R.pdf,\n")
+    bad = ("b.csv", b"title,body\nx,y\n")
+    pdf = ("c.csv", b"%PDF-1.7 binary")
+    sources = [good, bad, pdf, good]
+    checks = check_inputs(sources)
+    assert [c.ok for c in checks] == [True, False, False, False]
+    assert "paragraph_text" in checks[1].error and "twice" in checks[3].error
+    table = report_table(checks)
+    assert table.loc[0, "kept"] == 1 and table.loc[0, "dropped"] == 1
+    assert "empty paragraph_text" in table.loc[0, "why dropped"]
+    assert usable_sources(sources, checks) == [good]
+    assert list(preview(checks)["file"]) == ["a.csv"]
+
+
+def test_default_input_files(settings) -> None:
+    assert [p.name for p in default_input_files(settings, TASK1)] == sorted(p.name for p in SAMPLES.glob("*.csv"))
+    assert default_input_files(settings, "assetization_features_scoring") == []
+
+
+def test_prompt_copies_never_overwrite(settings) -> None:
+    defaults = {p: p.read_bytes() for p in DEFAULT_PROMPT_DIR.glob("*.txt")}
+    assert [c[0] for c in prompt_choices(settings, TASK1)] == ["default (prompts/)"]
+    one = save_prompt_copy(settings, TASK1, system="Be strict.", user_template="Text: {text}", name="strict v1")
+    two = save_prompt_copy(settings, TASK1, system="Be lenient.", user_template="{text}", name="strict v1")
+    assert one.system_path != two.system_path and Path(one.system_path).read_text().strip() == "Be strict."
+    assert "prompts_custom" in one.system_path
+    assert len(prompt_choices(settings, TASK1)) == 3
+    assert {p: p.read_bytes() for p in DEFAULT_PROMPT_DIR.glob("*.txt")} == defaults
+    with pytest.raises(PromptError, match="placeholder"):
+        save_prompt_copy(settings, TASK1, system="x", user_template="no placeholder")
+
+
+def test_parent_choices_show_share(service: JobService) -> None:
+    assert parent_choices(service) == []
+    job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job.id], poll_interval=0.05, timeout=60)
+    [uncollected] = parent_choices(service)
+    assert uncollected.ones is None and "after collecting" in uncollected.label
+    service.collect(job.id)
+    [choice] = parent_choices(service)
+    assert choice.rows == job.n_requests and 0 < choice.ones < choice.rows
+    assert f"{choice.rows:,} rows" in choice.label and "%" in choice.label
+
+
+def test_fingerprint_is_stable_and_sensitive(tmp_path: Path) -> None:
+    a = dict(task=TASK1, sources=[("a.csv", b"x")], parent=None, model="m", max_tokens=10, provider="local", prompts=None)
+    assert fingerprint(**a) == fingerprint(**a)
+    assert fingerprint(**a) != fingerprint(**{**a, "sources": [("a.csv", b"y")]})
+    assert fingerprint(**a) != fingerprint(**{**a, "max_tokens": 11})
+    f = tmp_path / "f.csv"
+    f.write_text("x")
+    assert fingerprint(**{**a, "sources": [f]}) == fingerprint(**{**a, "sources": [f]})
+
+
+def test_submit_once() -> None:
+    from types import SimpleNamespace
+
+    from core.errors import ProviderError
+    from core.submission import submit_once
+
+    store: dict[str, str] = {}
+    calls: list[str] = []
+
+    def submit():
+        calls.append("x")
+        # a second click arriving while the first is still sending
+        assert submit_once(store, "fp", submit) == ""
+        return SimpleNamespace(id="job_1")
+
+    assert submit_once(store, "fp", submit) == "job_1"
+    assert submit_once(store, "fp", submit) == "job_1" and calls == ["x"]
+
+    def failing():
+        raise ProviderError("no key")
+
+    with pytest.raises(ProviderError):
+        submit_once(store, "fp2", failing)
+    assert "fp2" not in store  # nothing recorded: may retry
+    with pytest.raises(ProviderError):
+        submit_once(store, "fp3", failing, recorded=lambda: "job_2")
+    assert store["fp3"] == "job_2"  # recorded: never submitted again
+    assert submit_once(store, "fp3", failing) == "job_2"

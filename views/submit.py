@@ -1,0 +1,217 @@
+"""Submit page: choose a task and its inputs, check them, see the cost, submit once."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS
+from core.submission import (
+    check_inputs,
+    default_input_files,
+    fingerprint,
+    load_prompt_choice,
+    parent_choices,
+    preview,
+    prompt_choices,
+    report_table,
+    save_prompt_copy,
+    submit_once,
+    usable_sources,
+)
+from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
+from ui.common import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service
+
+PREP = "submit_preparation"  # (fingerprint, Preparation)
+SUBMITTED = "submit_submitted"  # fingerprint -> job id ("" while sending)
+SUBMIT_ERROR = "submit_error"
+
+svc = service()
+cfg = svc.settings
+st.title("Submit a labelling job")
+
+prefill = st.session_state.pop(SUBMIT_PREFILL, None)
+if prefill:
+    st.session_state["submit_task"] = prefill["task"]
+    st.session_state["submit_parent"] = prefill["parent"]
+
+task_name = st.selectbox(
+    "Task", list(TASKS), format_func=lambda name: TASKS[name].title, key="submit_task",
+    help="Task 1 labels paragraphs from input files; task 2 scores the paragraphs a task-1 job scored 1.",
+)
+task = TASKS[task_name]
+
+# ----- inputs ----------------------------------------------------------------------------------
+sources: list = []
+parent_id: str | None = None
+st.subheader("Input")
+if task.parent_task is None:
+    mode = st.radio("Where are the paragraphs?", ["Upload files", "Files from the input folder"],
+                    horizontal=True, key="submit_input_mode")
+    if mode == "Upload files":
+        uploads = st.file_uploader(
+            "CSV or Excel files with a `paragraph_text` column (and usually `pdf_file_name`)",
+            type=["csv", "xlsx", "tsv", "txt"], accept_multiple_files=True, key="submit_upload",
+        )
+        sources = [(f.name, f.getvalue()) for f in uploads or []]
+        if not sources:
+            st.info("Upload one or more CSV/XLSX files to start.")
+    else:
+        folder = cfg.data_dir / task.input_folder
+        files = default_input_files(cfg, task_name)
+        if not files:
+            st.info(f"The input folder `{folder}` holds no CSV/XLSX files. Put files there or upload them instead.")
+        else:
+            chosen = st.multiselect(f"Files in `{folder}`", files, default=files,
+                                    format_func=lambda p: p.name, key="submit_folder_files")
+            sources = list(chosen)
+else:
+    with guard():
+        choices = parent_choices(svc)
+        if not choices:
+            st.info("No completed task-1 job yet. Run task 1 first; when it has completed, "
+                    "pick it here (or start task 2 from it on the Monitor page).")
+        else:
+            by_id = {c.job.id: c for c in choices}
+            if st.session_state.get("submit_parent") not in by_id:
+                st.session_state.pop("submit_parent", None)
+            parent_id = st.selectbox("Completed task-1 job (date · rows · share scored 1)", list(by_id),
+                                     format_func=lambda j: by_id[j].label, key="submit_parent")
+
+checks = check_inputs(sources) if sources else []
+if checks:
+    for check in checks:
+        if not check.ok:
+            st.error(f"**{check.name}** cannot be used: {check.error}")
+    st.markdown("**Validation report**")
+    st.dataframe(report_table(checks), hide_index=True, key="submit_report")
+    with st.expander("Preview (first rows of each file)", expanded=False):
+        st.dataframe(preview(checks), hide_index=True, key="submit_preview")
+    sources = usable_sources(sources, checks)
+    if checks and not sources:
+        st.warning("None of the files can be used; fix them and upload again.")
+
+# ----- prompts ---------------------------------------------------------------------------------
+st.subheader("Prompts")
+prompts = None
+options = prompt_choices(cfg, task_name)
+labels = [label for label, _, _ in options]
+prompt_key = f"submit_prompt_choice_{task_name}"
+if st.session_state.get(prompt_key) not in labels:
+    st.session_state.pop(prompt_key, None)
+choice = st.selectbox("Prompt files", labels, key=prompt_key)
+_, system_file, user_file = options[labels.index(choice)]
+with guard():
+    prompts = load_prompt_choice(task_name, system_file, user_file)
+if prompts is not None:
+    with st.expander(f"Prompts used: `{system_file.name}` and `{user_file.name}`", expanded=False):
+        st.text_area("System prompt", prompts.system, height=200, disabled=True, key=f"submit_show_system_{choice}")
+        st.text_area("User template ({text} is replaced by the paragraph)", prompts.user_template, height=80,
+                     disabled=True, key=f"submit_show_user_{choice}")
+    if st.toggle("Edit a copy of these prompts", key="submit_prompt_edit"):
+        def _save_copy(system_text_key: str, user_text_key: str) -> None:
+            try:
+                saved = save_prompt_copy(cfg, task_name, system=st.session_state[system_text_key],
+                                         user_template=st.session_state[user_text_key],
+                                         name=st.session_state.get("submit_prompt_name", ""))
+            except CoreError as exc:
+                st.session_state["submit_prompt_error"] = str(exc)
+                return
+            label = saved.system_path.rsplit("/", 1)[-1][len(task_name) + 2: -len(".system.txt")]
+            st.session_state[prompt_key] = label
+            st.session_state["submit_prompt_edit"] = False
+            st.session_state["submit_prompt_saved"] = f"Saved as new files {saved.system_path} and {saved.user_path}."
+
+        sys_key, user_key = f"submit_edit_system_{task_name}", f"submit_edit_user_{task_name}"
+        st.session_state.setdefault(sys_key, prompts.system)
+        st.session_state.setdefault(user_key, prompts.user_template)
+        st.text_area("System prompt (copy)", height=240, key=sys_key)
+        st.text_area("User template (copy; keep {text})", height=80, key=user_key)
+        st.text_input("Name for the copy (optional)", key="submit_prompt_name")
+        st.button("Save as new prompt files", key="submit_prompt_save", on_click=_save_copy, args=(sys_key, user_key),
+                  help="Writes new files under the data folder's prompts_custom/; the defaults are never changed.")
+    if msg := st.session_state.pop("submit_prompt_error", None):
+        st.error(msg)
+    if msg := st.session_state.pop("submit_prompt_saved", None):
+        st.success(msg)
+
+# ----- model, provider -------------------------------------------------------------------------
+st.subheader("Model")
+col1, col2, col3 = st.columns(3)
+provider = col1.selectbox("Provider", list(PROVIDERS), index=list(PROVIDERS).index(cfg.provider),
+                          key="submit_provider")
+if provider == "openai" and not cfg.has_openai_key:
+    col1.warning("No OpenAI key is configured: set OPENAI_API_KEY (environment, .env or "
+                 ".streamlit/secrets.toml), or use the local provider.")
+model = col2.text_input("Model", value=cfg.model_for(provider), key=f"submit_model_{provider}")
+max_tokens = col3.number_input("Max tokens per answer", min_value=16, max_value=32_000,
+                               value=DEFAULT_MAX_TOKENS, step=100, key="submit_max_tokens")
+
+# ----- estimate and submit ---------------------------------------------------------------------
+st.subheader("Estimate and submit")
+prep = None
+ready = prompts is not None and (bool(sources) if task.parent_task is None else bool(parent_id))
+fp = None
+if ready:
+    with guard():
+        fp = fingerprint(task=task_name, sources=sources, parent=parent_id, model=model.strip(),
+                         max_tokens=int(max_tokens), provider=provider, prompts=prompts)
+        cached = st.session_state.get(PREP)
+        if cached and cached[0] == fp:
+            prep = cached[1]
+        else:
+            with st.spinner("Checking inputs and counting tokens…"):
+                prep = svc.prepare(task_name, inputs=sources, parent=parent_id, model=model.strip() or None,
+                                   max_tokens=int(max_tokens), prompts=prompts, provider=provider)
+            st.session_state[PREP] = (fp, prep)
+else:
+    st.info("Choose the inputs above; the number of requests, batches, tokens and the cost appear here.")
+
+if prep is not None:
+    est = prep.estimate
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Requests", f"{est.n_requests:,}")
+    m2.metric("Batches", f"{est.n_batches:,}")
+    m3.metric("Input tokens" + ("" if est.input_tokens_exact else " (approx.)"), f"{est.input_tokens:,}")
+    m4.metric("Cost at most", "unknown" if est.cost_ceiling is None else f"{est.cost_ceiling:.4f} {est.currency}")
+    st.caption(est.summary())
+    for warning in prep.warnings:
+        st.info(warning)
+
+submitted = st.session_state.setdefault(SUBMITTED, {})
+
+
+def _submit(fp_: str) -> None:
+    """Runs before the page on the click's rerun; a second click finds the fingerprint taken."""
+    cached_prep = st.session_state.get(PREP)
+    if fp_ not in st.session_state[SUBMITTED] and (not cached_prep or cached_prep[0] != fp_):
+        st.session_state[SUBMIT_ERROR] = "The inputs changed; check the estimate again and resubmit."
+        return
+    known = {j.id for j in svc.list_jobs()}
+
+    def recorded() -> str | None:
+        new = [j.id for j in svc.list_jobs() if j.id not in known and j.created_by == "dashboard"]
+        return new[0] if new else None
+
+    try:
+        job_id = submit_once(st.session_state[SUBMITTED], fp_,
+                             lambda: svc.submit(cached_prep[1], created_by="dashboard"), recorded)
+    except CoreError as exc:
+        st.session_state[SUBMIT_ERROR] = str(exc)
+        job_id = st.session_state[SUBMITTED].get(fp_)
+    if job_id:
+        focus_job(job_id)
+
+
+already = submitted.get(fp) if fp else None
+label = "Submit job" if task.parent_task is None else "Submit task 2"
+st.button(label, type="primary", key="submit_button", disabled=prep is None or already is not None,
+          on_click=_submit, args=(fp,))
+if msg := st.session_state.pop(SUBMIT_ERROR, None):
+    st.error(msg)
+if already:
+    st.success(f"Submitted as job **{already}**. Follow it on the Monitor page; changing the inputs or "
+               "settings prepares a new job.")
+    st.page_link(MONITOR_PAGE, label=f"Monitor job {already}", icon=":material/monitoring:")
+elif already == "":
+    st.info("Submitting…")
