@@ -19,6 +19,7 @@ from core.errors import CoreError
 from core.inputs import find_input_files
 from core.jobs import JobService
 from core.models import Job
+from core.monitoring import cost_line
 from core.prompts import load_prompts
 from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
 from core.tasks import TASKS, get_task
@@ -300,19 +301,6 @@ def progress_line(job: Job) -> str:
     done, failed, total = job.progress()
     share = 100 * (done + failed) / total if total else 100.0
     return f"{job.id}  {job.status:<20} {done:,} answered, {failed:,} failed of {total:,} ({share:.0f}%)"
-
-
-def cost_line(job: Job) -> str:
-    estimate = job.estimate
-    ceiling = estimate.get("cost_ceiling")
-    text = f"estimate: {estimate.get('input_tokens', 0):,} input tokens"
-    if ceiling is not None:
-        text += f", cost at most {ceiling:.4f} {estimate.get('currency', 'USD')}"
-    if job.usage:
-        text += f"; actual: {job.usage['prompt_tokens']:,} input + {job.usage['completion_tokens']:,} output tokens"
-        if job.usage.get("cost") is not None:
-            text += f", cost {job.usage['cost']:.4f} {estimate.get('currency', 'USD')}"
-    return text
 
 
 def job_summary(job: Job) -> dict[str, Any]:

@@ -151,7 +151,7 @@ class JobService:
     def completed_parent_jobs(self) -> list[Job]:
         """Task-1 jobs that task 2 can start from."""
         return [j for j in self.list_jobs() if j.task == INVESTMENT_ACTIVITY.name and j.retry_of is None
-                and self._usable_as_parent(j)]
+                and self.can_feed_task2(j)]
 
     # ----- preparing -----------------------------------------------------------------------
     def prepare(
@@ -208,7 +208,8 @@ class JobService:
             warnings=warnings,
         )
 
-    def _usable_as_parent(self, job: Job) -> bool:
+    def can_feed_task2(self, job: Job) -> bool:
+        """A task-1 job whose batches completed, or whose gaps were all filled by retries."""
         if job.status == "completed":
             return True
         counts = job.result_counts or {}
@@ -231,7 +232,7 @@ class JobService:
             )
         results = self.collect(parent.id).frame
         parent = self.get(parent.id)
-        if not self._usable_as_parent(parent):
+        if not self.can_feed_task2(parent):
             gaps = int((results["status"] != "succeeded").sum())
             raise NotReady(
                 f"Job {parent.id} ended as '{parent.status}' and {gaps:,} of its rows have no answer. "

@@ -290,3 +290,17 @@ def rows_to_rerun(job: Job) -> int:
 
 def _may_lag(job: Job) -> bool:
     return any(b.status == "completed" and b.completed > 0 and not b.output_file_id for b in job.batches)
+
+
+def cost_line(job: Job) -> str:
+    """The estimate beside the actual tokens and cost (after collection), in one line."""
+    estimate = job.estimate
+    ceiling = estimate.get("cost_ceiling")
+    text = f"estimate: {estimate.get('input_tokens', 0):,} input tokens"
+    if ceiling is not None:
+        text += f", cost at most {ceiling:.4f} {estimate.get('currency', 'USD')}"
+    if job.usage:
+        text += f"; actual: {job.usage['prompt_tokens']:,} input + {job.usage['completion_tokens']:,} output tokens"
+        if job.usage.get("cost") is not None:
+            text += f", cost {job.usage['cost']:.4f} {estimate.get('currency', 'USD')}"
+    return text

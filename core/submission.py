@@ -194,11 +194,11 @@ def parent_choices(service: JobService) -> list[ParentChoice]:
 
 
 def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, model: str, max_tokens: int,
-                provider: str, prompts: PromptSet | None) -> str:
+                provider: str, prompts: PromptSet | None, dedupe: bool = True) -> str:
     """A stable id for "this exact job": same inputs, settings and prompts give the same value,
     so a page can refuse to submit the same prepared job twice."""
     digest = hashlib.sha256()
-    for part in (task, parent or "", model, str(max_tokens), provider):
+    for part in (task, parent or "", model, str(max_tokens), provider, str(dedupe)):
         digest.update(part.encode() + b"\x00")
     if prompts is not None:
         digest.update(prompts.system_sha256.encode() + prompts.user_sha256.encode())

@@ -23,9 +23,9 @@ from core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["views/submit.py", "views/monitor.py", "views/explore.py"]
-TITLES = {"views/submit.py": "Submit a labelling job", "views/monitor.py": "Monitor jobs",
-          "views/explore.py": "Explore results"}
+PAGES = ["pages/submit.py", "pages/monitor.py", "pages/explore.py"]
+TITLES = {"pages/submit.py": "Submit a labelling job", "pages/monitor.py": "Monitor jobs",
+          "pages/explore.py": "Explore results"}
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 SAMPLE = sorted(SAMPLES.glob("*.csv"))[0]
@@ -37,10 +37,10 @@ def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
     stop_running(isolated_data_dir / "local_backend")
 
 
-def open_page(page: str = "views/submit.py") -> AppTest:
+def open_page(page: str = "pages/submit.py") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    if page != "views/submit.py":
+    if page != "pages/submit.py":
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -75,17 +75,17 @@ def test_every_page_renders(page: str, populated: bool) -> None:
     at = open_page(page)
     assert at.title[0].value == TITLES[page]
     assert not at.error, texts(at.error)
-    if page == "views/submit.py":  # AppTest drops the sidebar after switch_page; the browser test covers it
+    if page == "pages/submit.py":  # AppTest drops the sidebar after switch_page; the browser test covers it
         sidebar = " ".join(texts(at.sidebar.markdown))
         assert "local" in sidebar and f"Active jobs: **0** of {2 if populated else 0}" in sidebar
     infos = " ".join(texts(at.info))
     if not populated:
-        expected = {"views/submit.py": "Upload one or more", "views/monitor.py": "No jobs yet",
-                    "views/explore.py": "No results yet"}[page]
+        expected = {"pages/submit.py": "Upload one or more", "pages/monitor.py": "No jobs yet",
+                    "pages/explore.py": "No results yet"}[page]
         assert expected in infos
-    elif page == "views/monitor.py":
+    elif page == "pages/monitor.py":
         assert len(at.get("progress")) >= 2 and at.get("progress")[0].value == 100
-    elif page == "views/explore.py":
+    elif page == "pages/explore.py":
         assert any("rows match" in m for m in texts(at.markdown))
         assert len(at.get("plotly_chart")) >= 2
 
@@ -116,7 +116,7 @@ def test_upload_submit_once_monitor_explore(isolated_data_dir: Path) -> None:
     job_id = jobs[0].id
     assert any(job_id in s for s in texts(at.success))
 
-    at.switch_page("views/monitor.py").run()
+    at.switch_page("pages/monitor.py").run()
     for _ in range(60):  # run_every never fires in AppTest: press "Refresh now" instead
         bars = at.get("progress")
         if bars and bars[0].value == 100 and JobService(settings=load_settings()).get(job_id).collected_at:
@@ -129,7 +129,7 @@ def test_upload_submit_once_monitor_explore(isolated_data_dir: Path) -> None:
     assert job.status == "completed" and job.collected_at
     assert not at.exception and not at.error, texts(at.error)
 
-    at.switch_page("views/explore.py").run()
+    at.switch_page("pages/explore.py").run()
     assert at.multiselect(key="explore_jobs").value == [job_id]
     assert f"**{n_rows:,}** of {n_rows:,} rows match." in texts(at.markdown)
     at.multiselect(key="explore_f_investor").set_value(["NordicPension"]).run()
@@ -150,10 +150,10 @@ def test_task2_from_monitor_then_explore_combinations() -> None:
     service = JobService(settings=load_settings())
     job1 = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
     service.wait([job1.id], poll_interval=0.1, timeout=60)
-    at = open_page("views/monitor.py")  # collects the finished job by itself
+    at = open_page("pages/monitor.py")  # collects the finished job by itself
     assert service.get(job1.id).collected_at
     at.button(key="monitor_task2").click().run()
-    assert at.title[0].value == TITLES["views/submit.py"]
+    assert at.title[0].value == TITLES["pages/submit.py"]
     assert at.selectbox(key="submit_task").value == TASK2
     assert at.selectbox(key="submit_parent").value == job1.id
     assert "scored 1" in at.selectbox(key="submit_parent").format_func(job1.id)
@@ -162,9 +162,9 @@ def test_task2_from_monitor_then_explore_combinations() -> None:
     job2 = next(j for j in service.list_jobs() if j.task == TASK2)
     assert job2.parent_job_id == job1.id
     service.wait([job2.id], poll_interval=0.1, timeout=60)
-    at.switch_page("views/monitor.py").run()
+    at.switch_page("pages/monitor.py").run()
     assert service.get(job2.id).collected_at
-    at.switch_page("views/explore.py").run()
+    at.switch_page("pages/explore.py").run()
     assert at.multiselect(key="explore_jobs").value == [job2.id]
     keys = {c.key for c in at.get("plotly_chart")} if hasattr(at.get("plotly_chart")[0], "key") else set()
     assert len(at.get("plotly_chart")) == 4, keys
@@ -212,7 +212,7 @@ def test_cancel_asks_for_confirmation(isolated_data_dir: Path) -> None:
               batches=[BatchRecord(key="b000", request_file="f", n_requests=5, first_custom_id="a", last_custom_id="b")])
     with Registry(settings.registry_path).transaction() as tx:
         tx.put_job(job.to_record())
-    at = open_page("views/monitor.py")
+    at = open_page("pages/monitor.py")
     at.button(key="monitor_cancel").click().run()
     assert any("Cancel job_20261125_000000_abcd?" in w for w in texts(at.warning))
     at.button(key="monitor_cancel_no").click().run()
@@ -229,11 +229,11 @@ def test_core_errors_are_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     for job in service.list_jobs():
         for path in job.output_files:
             Path(path).unlink()
-    at = open_page("views/explore.py")
+    at = open_page("pages/explore.py")
     assert not at.exception
     assert any("missing" in e for e in texts(at.error))
     monkeypatch.setenv("BDASSET_PROVIDER", "openai")
-    at = open_page("views/submit.py")
+    at = open_page("pages/submit.py")
     assert any("no API key" in w for w in texts(at.sidebar.warning))
     assert any("No OpenAI key" in w for w in texts(at.warning))
     at.file_uploader(key="submit_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "text/csv")).run()
@@ -242,3 +242,25 @@ def test_core_errors_are_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("No OpenAI API key" in e for e in texts(at.error))
     assert len(service.list_jobs()) == 2  # nothing recorded
     assert not at.button(key="submit_button").disabled  # may try again after configuring a key
+
+
+def test_reconcile_and_retry_with_options_from_monitor(isolated_data_dir: Path) -> None:
+    settings = load_settings()
+    service = JobService(settings=settings)
+    job = service.submit(service.prepare(TASK1, inputs=[SAMPLE]))
+    service.wait([job.id], poll_interval=0.1, timeout=60)
+    at = open_page("pages/monitor.py")
+    assert any("actual:" in c for c in texts(at.caption))  # cost beside the estimate once collected
+    at.button(key="monitor_reconcile").click().run()
+    assert any("agree" in s for s in texts(at.success)), texts(at.error)
+
+    # a row fails after the fact (its answer went missing): the page offers to re-run just that row
+    raw = next(Path(job.job_dir, "raw").glob("*_output.jsonl"))
+    raw.write_bytes(b"".join(raw.read_bytes().splitlines(keepends=True)[1:]))
+    service.collect(job.id)
+    at = open_page("pages/monitor.py")
+    at.number_input(key="monitor_retry_max_tokens").set_value(1500)
+    at.button(key="monitor_retry").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    (retry,) = [j for j in service.list_jobs() if j.retry_of == job.id]
+    assert retry.n_rows == 1 and retry.max_tokens == 1500

@@ -114,7 +114,7 @@ def main() -> None:
         def first_render() -> AppTest:
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
             at.run()
-            at.switch_page("views/explore.py").run()
+            at.switch_page("pages/explore.py").run()
             assert not at.exception, [e.value for e in at.exception]
             assert any(f"of {args.rows:,} rows match" in m.value for m in at.markdown)
             return at

@@ -20,7 +20,9 @@ from core.submission import (
     usable_sources,
 )
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
-from ui.common import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service
+from pages._shared import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
+
+ensure_router()
 
 PREP = "submit_preparation"  # (fingerprint, Preparation)
 SUBMITTED = "submit_submitted"  # fingerprint -> job id ("" while sending)
@@ -146,6 +148,8 @@ if provider == "openai" and not cfg.has_openai_key:
 model = col2.text_input("Model", value=cfg.model_for(provider), key=f"submit_model_{provider}")
 max_tokens = col3.number_input("Max tokens per answer", min_value=16, max_value=32_000,
                                value=DEFAULT_MAX_TOKENS, step=100, key="submit_max_tokens")
+dedupe = st.toggle("Send repeated paragraphs once (their answer is copied to every copy)", value=True,
+                   key="submit_dedupe")
 
 # ----- estimate and submit ---------------------------------------------------------------------
 st.subheader("Estimate and submit")
@@ -155,14 +159,15 @@ fp = None
 if ready:
     with guard():
         fp = fingerprint(task=task_name, sources=sources, parent=parent_id, model=model.strip(),
-                         max_tokens=int(max_tokens), provider=provider, prompts=prompts)
+                         max_tokens=int(max_tokens), provider=provider, prompts=prompts, dedupe=dedupe)
         cached = st.session_state.get(PREP)
         if cached and cached[0] == fp:
             prep = cached[1]
         else:
             with st.spinner("Checking inputs and counting tokens…"):
                 prep = svc.prepare(task_name, inputs=sources, parent=parent_id, model=model.strip() or None,
-                                   max_tokens=int(max_tokens), prompts=prompts, provider=provider)
+                                   max_tokens=int(max_tokens), prompts=prompts, provider=provider,
+                                   dedupe=dedupe)
             st.session_state[PREP] = (fp, prep)
 else:
     st.info("Choose the inputs above; the number of requests, batches, tokens and the cost appear here.")
@@ -174,7 +179,7 @@ if prep is not None:
     m2.metric("Batches", f"{est.n_batches:,}")
     m3.metric("Input tokens" + ("" if est.input_tokens_exact else " (approx.)"), f"{est.input_tokens:,}")
     m4.metric("Cost at most", "unknown" if est.cost_ceiling is None else f"{est.cost_ceiling:.4f} {est.currency}")
-    st.caption(est.summary())
+    st.caption(prep.summary())
     for warning in prep.warnings:
         st.info(warning)
 

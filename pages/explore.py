@@ -27,8 +27,10 @@ from core.explore import (
     score_label,
 )
 from core.tasks import ASSETIZATION_FEATURES
-from ui import charts
-from ui.common import FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, service
+from pages import _charts as charts
+from pages._shared import FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, service, ensure_router
+
+ensure_router()
 
 LOADED = "explore_loaded"  # (job keys, frame): the loaded results of this session
 

@@ -12,6 +12,7 @@ from core.monitoring import (
     DEFAULT_REFRESH_SECONDS,
     batch_fraction,
     batch_table,
+    cost_line,
     filter_jobs,
     format_duration,
     job_errors,
@@ -24,7 +25,9 @@ from core.monitoring import (
     timing,
 )
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
-from ui.common import EXPLORE_PAGE, FOCUS_JOB, SUBMIT_PAGE, SUBMIT_PREFILL, focus_job, guard, service
+from pages._shared import EXPLORE_PAGE, FOCUS_JOB, SUBMIT_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
+
+ensure_router()
 
 CONFIRM_CANCEL = "monitor_confirm_cancel"
 NOTICE = "monitor_notice"
@@ -76,8 +79,10 @@ def _resume(job_id: str) -> None:
 
 
 def _retry(job_id: str) -> None:
+    model = st.session_state.get("monitor_retry_model", "").strip() or None
+    max_tokens = int(st.session_state.get("monitor_retry_max_tokens") or 0) or None
     try:
-        retry = svc.retry(job_id, created_by="dashboard")
+        retry = svc.retry(job_id, model=model, max_tokens=max_tokens, created_by="dashboard")
     except CoreError as exc:
         st.session_state[NOTICE] = [("error", str(exc))]
         return
@@ -88,6 +93,20 @@ def _retry(job_id: str) -> None:
         st.session_state["monitor_job"] = retry.id
         st.session_state[NOTICE] = [("success", f"Re-running {retry.n_rows:,} rows of {job_id} as job {retry.id}; "
                                                 "their answers are merged into its results when it finishes.")]
+
+
+def _reconcile() -> None:
+    try:
+        report = svc.reconcile()
+    except CoreError as exc:
+        st.session_state[NOTICE] = [("error", str(exc))]
+        return
+    notices = [("success", f"Adopted {item}") for item in report.adopted]
+    notices += [("success", f"Rebuilt job {item} from its folder") for item in report.restored_jobs]
+    notices += [("error", f"No longer listed by the provider: {item}") for item in report.unknown_at_provider]
+    notices += [("error", f"Batch of ours without local files: {item}") for item in report.orphans]
+    notices += [("error", item) for item in report.problems]
+    st.session_state[NOTICE] = notices or [("success", "The registry and the provider agree.")]
 
 
 def _start_task2(job_id: str) -> None:
@@ -112,6 +131,8 @@ def live_view() -> None:
     statuses = f2.multiselect("Status", sorted({j.status for j in cycle.jobs}), format_func=status_text,
                               key="monitor_filter_status")
     f3.button("Refresh now", key="monitor_refresh", icon=":material/refresh:")
+    f3.button("Reconcile", key="monitor_reconcile", on_click=_reconcile,
+              help="Compare with the provider's batch list: adopt batches the registry lost, flag vanished ones.")
     shown = filter_jobs(cycle.jobs, tasks=tasks, statuses=statuses)
     st.dataframe(
         job_table(shown), hide_index=True, key="monitor_jobs_table",
@@ -160,6 +181,7 @@ def live_view() -> None:
     if job.collected_at and job.result_counts:
         counts = ", ".join(f"{n:,} {s}" for s, n in job.result_counts.items() if n)
         st.info(f"Results collected {job.collected_at}: {counts}. Files in `{job.output_dir}`.")
+    st.caption(cost_line(job))
 
     # ----- actions -----
     a1, a2, a3, a4 = st.columns(4)
@@ -180,11 +202,15 @@ def live_view() -> None:
                   on_click=_collect, args=(job.id,))
     gaps = rows_to_rerun(job)
     if gaps and not job.retry_of:
+        with st.expander("Re-run options (optional)", expanded=False):
+            st.text_input("Another model", key="monitor_retry_model", placeholder=job.model)
+            st.number_input("Higher max tokens (0: keep)", min_value=0, max_value=32_000, step=100, value=0,
+                            key="monitor_retry_max_tokens")
         a2.button(f"Re-run the {gaps:,} rows that did not succeed", key="monitor_retry", on_click=_retry,
                   args=(job.id,), help="Submits exactly those rows as a new job; nothing that succeeded is paid twice.")
     if job.collected_at:
         a3.page_link(EXPLORE_PAGE, label="Explore the results", icon=":material/query_stats:")
-    if job.task == INVESTMENT_ACTIVITY.name and job.status == "completed":
+    if job.task == INVESTMENT_ACTIVITY.name and not job.retry_of and svc.can_feed_task2(job):
         if a4.button("Start task 2 from this job", key="monitor_task2", on_click=_start_task2, args=(job.id,)):
             st.switch_page(SUBMIT_PAGE)
     if needs_collecting(job):

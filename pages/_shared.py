@@ -1,4 +1,5 @@
-"""Shared dashboard plumbing: the per-session JobService, errors as messages, page paths."""
+"""Shared dashboard plumbing: routing guard, the per-session JobService, errors as messages,
+page paths. The leading underscore keeps it out of the navigation (pages are listed in app.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,43 @@ from core.errors import CoreError
 from core.jobs import JobService
 from core.settings import Settings, load_settings
 
-SUBMIT_PAGE = "views/submit.py"
-MONITOR_PAGE = "views/monitor.py"
-EXPLORE_PAGE = "views/explore.py"
+SUBMIT_PAGE = "pages/submit.py"
+MONITOR_PAGE = "pages/monitor.py"
+EXPLORE_PAGE = "pages/explore.py"
 
 # session_state keys shared between pages (widget keys live in each page)
 FOCUS_JOB = "focus_job"  # the job the user last submitted or looked at
 SUBMIT_PREFILL = "submit_prefill"  # {"task": ..., "parent": ...} set by Monitor's "start task 2"
+
+
+def route() -> None:
+    """Page config, navigation and the shared sidebar, then the chosen page (app.py's job)."""
+    st.set_page_config(page_title="BiodiversityASSET batches", page_icon=":material/eco:", layout="wide")
+    pages = [
+        st.Page(SUBMIT_PAGE, title="Submit", icon=":material/upload_file:", url_path="submit", default=True),
+        st.Page(MONITOR_PAGE, title="Monitor", icon=":material/monitoring:", url_path="monitor"),
+        st.Page(EXPLORE_PAGE, title="Explore", icon=":material/query_stats:", url_path="explore"),
+    ]
+    # Links are our own (position="hidden"); client.showSidebarNavigation = false keeps away
+    # the list Streamlit could generate from the pages/ folder.
+    navigation = st.navigation(pages, position="hidden")
+    sidebar(service(), pages)
+    navigation.run()
+
+
+def ensure_router() -> None:
+    """Make sure this page runs under the router.
+
+    On a fresh server (and in every AppTest run), Streamlit starts in its legacy mode for apps
+    with a pages/ folder, and serves a deep link such as /monitor by running the page script
+    alone: no page config, no sidebar. That mode ends when st.navigation runs, so the page
+    hands over to the router, which resolves the same URL and runs this page again inside it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        route()
+        st.stop()
 
 
 def settings() -> Settings:
