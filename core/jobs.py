@@ -33,7 +33,6 @@ from core.results import (
     merge_results,
     overlay_retry,
     parse_result_file,
-    read_results,
     status_counts,
     write_results,
 )

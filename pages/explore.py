@@ -9,7 +9,6 @@ from core.explore import (
     INVESTOR_COLUMN,
     NO_SCORE,
     REPORT_COLUMN,
-    SCORE_COLUMNS,
     TABLE_ROW_LIMIT,
     Filters,
     apply_filters,

@@ -19,7 +19,7 @@ from core.submission import (
     submit_once,
     usable_sources,
 )
-from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
+from core.tasks import TASKS
 from pages._shared import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
 
 ensure_router()

@@ -68,3 +68,14 @@ def service_for(backend: LocalBackend | str, settings: Settings, **kwargs: objec
 @pytest.fixture
 def service(backend: LocalBackend, settings: Settings) -> JobService:
     return service_for(backend, settings)
+
+
+def sample_files() -> list[Path]:
+    """The shipped sample input CSVs (48 paragraphs in two files)."""
+    return sorted(SAMPLES.glob("*.csv"))
+
+
+def finish(service: JobService, *job_ids: str, timeout: float = 90) -> None:
+    """Poll until the jobs are finished; fail the test if they are not by the timeout."""
+    jobs = service.wait(list(job_ids), poll_interval=0.05, timeout=timeout)
+    assert all(j.is_finished for j in jobs), [j.status for j in jobs]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SAMPLES, make_backend, service_for
+from conftest import finish, make_backend, sample_files, service_for
 from core.errors import JobNotFound, NotReady, PromptError, ProviderError, TaskError
 from core.jobs import JobService
 from core.prompts import load_prompts
@@ -19,17 +19,8 @@ TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 
 
-def sample_files() -> list[Path]:
-    return sorted(SAMPLES.glob("*.csv"))
-
-
 def sample_row_count() -> int:
     return sum(len(pd.read_csv(p, keep_default_na=False)) for p in sample_files())
-
-
-def run_to_end(service: JobService, job_id: str, timeout: float = 60) -> None:
-    jobs = service.wait([job_id], poll_interval=0.05, timeout=timeout)
-    assert jobs[0].is_finished, jobs[0].status
 
 
 def test_task1_then_task2_on_the_sample(service: JobService, isolated_data_dir: Path) -> None:
@@ -37,7 +28,7 @@ def test_task1_then_task2_on_the_sample(service: JobService, isolated_data_dir: 
     assert prep.estimate.n_requests == sample_row_count() == len(prep.rows)
     assert prep.estimate.input_tokens > 0 and prep.estimate.cost_ceiling == 0.0  # baseline is free
     job = service.submit(prep)
-    run_to_end(service, job.id)
+    finish(service, job.id)
     collected = service.collect(job.id)
     assert collected.job.status == "completed"
     assert collected.counts["succeeded"] == sample_row_count()
@@ -59,7 +50,7 @@ def test_task1_then_task2_on_the_sample(service: JobService, isolated_data_dir: 
     prep2 = service.prepare(TASK2, parent=job.batches[0].batch_id)  # a batch id works as well as a job id
     assert prep2.parent_job_id == job.id and prep2.n_requests == scored_one
     job2 = service.submit(prep2)
-    run_to_end(service, job2.id)
+    finish(service, job2.id)
     collected2 = service.collect(job2.id)
     assert [p.name for p in collected2.output_files] == [TASK2_FILE]
     table = pd.read_csv(collected2.output_files[0], keep_default_na=False)
@@ -80,7 +71,7 @@ def test_job_records_prompts_and_hashes(service: JobService) -> None:
 
 def test_recollecting_is_idempotent(service: JobService) -> None:
     job = service.submit(service.prepare(TASK1, inputs=sample_files()))
-    run_to_end(service, job.id)
+    finish(service, job.id)
     first = service.collect(job.id)
     contents = [p.read_bytes() for p in first.output_files]
     second = service.collect(job.id)
@@ -94,7 +85,7 @@ def test_split_into_several_batches(service: JobService) -> None:
     assert len(prep.chunks) == -(-n // 10)
     job = service.submit(prep)
     assert len({b.batch_id for b in job.batches}) == len(prep.chunks)
-    run_to_end(service, job.id)
+    finish(service, job.id)
     counts = service.collect(job.id).counts
     assert counts["succeeded"] == n
 
@@ -107,7 +98,7 @@ def test_every_row_status(tmp_path: Path, settings) -> None:
     with FakeChatServer() as chat, make_backend(tmp_path, chat_base_url=chat.base_url, concurrency=4) as backend:
         service = service_for(backend, settings)
         job = service.submit(service.prepare(TASK1, inputs=[csv], model="fake-chat-model"))
-        run_to_end(service, job.id)
+        finish(service, job.id)
         collected = service.collect(job.id)
     by_text = dict(zip(collected.frame["paragraph_text"], collected.frame["status"]))
     assert by_text == {
@@ -139,23 +130,12 @@ def test_cancel_keeps_finished_answers(tmp_path: Path, settings) -> None:
         while service.refresh([job.id])[0].progress()[0] < 3:
             assert time.monotonic() < deadline, "no progress"
         service.cancel(job.id)
-        run_to_end(service, job.id)
+        finish(service, job.id)
         collected = service.collect(job.id)
     assert collected.job.status == "cancelled"
     counts = collected.counts
     assert counts["succeeded"] >= 3 and counts["cancelled"] >= 1
     assert counts["succeeded"] + counts["cancelled"] == sample_row_count() == sum(counts.values())
-
-
-def test_expired_batch_keeps_finished_answers(tmp_path: Path, settings) -> None:
-    with make_backend(tmp_path, baseline_delay_seconds=0.4, completion_window_seconds=1.0) as backend:
-        service = service_for(backend, settings)
-        job = service.submit(service.prepare(TASK1, inputs=sample_files()))
-        run_to_end(service, job.id)
-        collected = service.collect(job.id)
-    assert collected.job.status == "expired"
-    assert collected.counts["succeeded"] >= 1 and collected.counts["expired"] >= 1
-    assert collected.counts["succeeded"] + collected.counts["expired"] == sample_row_count()
 
 
 def test_transient_error_keeps_known_status(tmp_path: Path, settings) -> None:
@@ -185,7 +165,7 @@ def test_failed_submission_is_recorded_and_resumable(tmp_path: Path, settings) -
         service = service_for(live, settings)
         resumed = service.resume_submission(job.id)
         assert resumed.batches[0].batch_id
-        run_to_end(service, job.id)
+        finish(service, job.id)
         assert service.collect(job.id).counts["succeeded"] == sample_row_count()
 
 
@@ -196,9 +176,9 @@ def test_chained_task_refusals(service: JobService) -> None:
     # just submitted: not finished yet
     with pytest.raises(NotReady, match="not finished"):
         service.prepare(TASK2, parent=job.id)
-    run_to_end(service, job.id)
+    finish(service, job.id)
     job2 = service.submit(service.prepare(TASK2, parent=job.id))
-    run_to_end(service, job2.id)
+    finish(service, job2.id)
     with pytest.raises(TaskError, match="needs a investment_activity_classification job"):
         service.prepare(TASK2, parent=job2.id)
     with pytest.raises(TaskError, match="not on input files"):

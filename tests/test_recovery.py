@@ -8,22 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SAMPLES, make_backend, service_for
+from conftest import finish, make_backend, sample_files, service_for
 from core.errors import NotReady
 from core.jobs import JobService
 from fakes import FakeChatServer
 
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
-
-
-def sample_files() -> list[Path]:
-    return sorted(SAMPLES.glob("*.csv"))
-
-
-def finish(service: JobService, *job_ids: str) -> None:
-    jobs = service.wait(list(job_ids), poll_interval=0.05, timeout=90)
-    assert all(j.is_finished for j in jobs), [j.status for j in jobs]
 
 
 def write_csv(path: Path, texts: list[str]) -> Path:
