@@ -361,7 +361,7 @@ def fake_chat() -> Iterator[FakeChatServer]:
 
 
 def test_forwarding_to_chat_server(tmp_path: Path, backend_factory, fake_chat: FakeChatServer) -> None:
-    secret = "sk-test-secret-do-not-store"
+    secret = "test-secret-do-not-store"
     backend = backend_factory(chat_base_url=fake_chat.url, chat_api_key=secret, chat_model="fake-llm", concurrency=4)
     client = client_for(backend)
     texts = {f"p{i:02d}": CONCRETE for i in range(12)}

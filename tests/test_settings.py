@@ -13,7 +13,7 @@ from core.jobs import JobService
 from core.local import LocalBackend
 from core.settings import BASELINE_MODEL, load_settings
 
-SENTINEL = "sk-test-NEVER-WRITE-THIS-0123456789abcdef"
+SENTINEL = "test-key-NEVER-WRITE-THIS-0123456789abcdef"  # not key-shaped on purpose
 
 
 def project(tmp_path: Path, *, env_file: str = "", secrets: str = "") -> Path:
