@@ -25,13 +25,17 @@ def route() -> None:
     """Page config, navigation and the shared sidebar, then the chosen page (app.py's job)."""
     st.set_page_config(page_title="BiodiversityASSET batches", page_icon=":material/eco:", layout="wide")
     pages = [
-        st.Page(SUBMIT_PAGE, title="Submit", icon=":material/upload_file:", url_path="submit", default=True),
+        st.Page(SUBMIT_PAGE, title="Submit", icon=":material/upload_file:", url_path="submit"),
         st.Page(MONITOR_PAGE, title="Monitor", icon=":material/monitoring:", url_path="monitor"),
         st.Page(EXPLORE_PAGE, title="Explore", icon=":material/query_stats:", url_path="explore"),
     ]
+    # Streamlit serves the default page at "/" only, so /submit would be "page not found":
+    # the default is a hidden start page that opens Submit under its own URL.
+    start = st.Page(lambda: st.switch_page(pages[0]), title="Start", url_path="start", default=True,
+                    visibility="hidden")
     # Links are our own (position="hidden"); client.showSidebarNavigation = false keeps away
     # the list Streamlit could generate from the pages/ folder.
-    navigation = st.navigation(pages, position="hidden")
+    navigation = st.navigation([start, *pages], position="hidden")
     sidebar(service(), pages)
     navigation.run()
 

@@ -174,6 +174,7 @@ def test_deep_link_on_a_fresh_server(browser, tmp_path: Path, shots: Path, path:
         wait_idle(page)
         page.screenshot(path=str(shots / f"deep_{path or 'root'}.png"), full_page=True)
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0  # no generated navigation
+        assert page.get_by_text("Page not found").count() == 0
         links = [t.strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]').all_inner_texts()]
         assert [t.split()[-1] for t in links] == ["Submit", "Monitor", "Explore"], links
         assert page.get_by_text("Active jobs").count() == 1
