@@ -12,7 +12,6 @@ from core.client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchInfo
 
 # Our own states before the provider knows a batch: planned and about to be sent, file
 # uploaded, waiting for room under the enqueued-token limit, or sending failed.
-LocalBatchState = Literal["pending", "uploaded", "queued", "submit_failed"]
 UNSENT_STATES: frozenset[str] = frozenset({"pending", "uploaded", "queued", "submit_failed"})
 JobStatus = Literal[
     "submitting",

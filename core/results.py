@@ -30,7 +30,6 @@ RowStatus = Literal[
     "missing",
 ]
 ROW_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
-NOT_SUCCEEDED: frozenset[str] = frozenset(ROW_STATUSES) - {"succeeded"}
 
 # Columns every result file carries besides the task's answer columns.
 ROW_COLUMNS = ["pdf_file_name", "csv_file_name", "paragraph_text"]

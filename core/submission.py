@@ -13,11 +13,11 @@ from typing import Callable, MutableMapping, Sequence
 
 import pandas as pd
 
-from core.errors import CoreError, InputError, PromptError
+from core.errors import CoreError, InputError
 from core.inputs import InputTable, find_input_files, read_input
 from core.jobs import JobService
 from core.models import Job
-from core.prompts import DEFAULT_PROMPT_DIR, PromptSet, default_prompt_paths, load_prompts, validate_user_template
+from core.prompts import DEFAULT_PROMPT_DIR, PromptSet, default_prompt_paths, load_prompts, prompts_from_text
 from core.results import read_results
 from core.settings import Settings
 from core.tasks import get_task
@@ -133,9 +133,7 @@ def save_prompt_copy(settings: Settings, task_name: str, *, system: str, user_te
                      now: datetime | None = None) -> PromptSet:
     """Save edited prompts as new files in ``<data>/prompts_custom/``; never overwrites a file."""
     get_task(task_name)
-    if not system.strip():
-        raise PromptError("The system prompt is empty.")
-    validate_user_template(user_template, "(edited copy)")
+    prompts_from_text(system=system, user_template=user_template, label="edited copy")  # validate first
     slug = re.sub(r"[^A-Za-z0-9-]+", "-", name.strip()).strip("-")[:40]
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     folder = custom_prompt_dir(settings)
