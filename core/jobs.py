@@ -27,12 +27,10 @@ from core.registry import Registry
 from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
 from core.results import (
     MalformedResultFile,
-    RowResult,
-    combine,
+    ResultTable,
     fallback_results,
     merge_results,
     overlay_retry,
-    parse_result_file,
     status_counts,
     write_results,
 )
@@ -527,7 +525,7 @@ class JobService:
         task = get_task(job.task)
         raw_dir = Path(job.job_dir) / "raw"
         raw_dir.mkdir(parents=True, exist_ok=True)
-        results: list[RowResult] = []
+        table = ResultTable(task)
         raw_files: list[Path] = []
         for batch in job.batches:
             if batch.batch_id and _output_may_lag(batch):
@@ -543,18 +541,19 @@ class JobService:
                     _atomic_write(path, self._call(job.provider, lambda c, f=file_id: c.download(f)))
                 raw_files.append(path)
                 try:
-                    results.extend(parse_result_file(path.read_bytes(), task=task, batch_id=batch.batch_id,
-                                                     file_label=str(path)))
+                    table.parse(path.read_bytes(), batch_id=batch.batch_id, file_label=str(path))
                 except MalformedResultFile as exc:
                     raise CoreError(f"Job {job.id}: the {kind} file of batch {batch.batch_id} is damaged: {exc}") from None
         rows = self.rows(job)
-        found = combine(results)
         requests = rows[rows["custom_id"] == rows["request_id"]]
-        found.update(fallback_results(requests, found, job.batches))
-        frame = merge_results(rows, found, task=task, key="request_id")
+        for result in fallback_results(requests, table.best_positions(), job.batches):
+            table.add(result)
+        positions = table.best_positions()
+        frame = merge_results(rows, table, key="request_id", positions=positions)
         frame["answered_by"] = job.id
-        answered = [found[c] for c in requests["custom_id"] if c in found]  # per request, not per fanned-out row
-        usage = _usage(answered, job.model, self.settings.data_dir)
+        # tokens per request, not per fanned-out row
+        tokens = table.usage(positions[c] for c in requests["custom_id"].tolist() if c in positions)
+        usage = _usage(*tokens, job.model, self.settings.data_dir)
         return frame, raw_files, usage
 
     # ----- retry -----------------------------------------------------------------------------
@@ -663,9 +662,7 @@ def _is_live(record: dict) -> bool:
     )
 
 
-def _usage(results: Sequence[RowResult], model: str, data_dir: Path) -> dict:
-    prompt = sum(r.prompt_tokens for r in results)
-    completion = sum(r.completion_tokens for r in results)
+def _usage(prompt: int, completion: int, model: str, data_dir: Path) -> dict:
     price = load_price_table(data_dir).price_for(model)
     cost = None if price is None else prompt * price.input_per_million / 1e6 + completion * price.output_per_million / 1e6
     return {"prompt_tokens": prompt, "completion_tokens": completion, "cost": cost}

@@ -3,12 +3,10 @@ answers back by ``custom_id`` (never by position) and write the result files."""
 
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import repeat
 from pathlib import Path
-from typing import Iterable, Literal, get_args, get_origin
+from typing import Container, Iterable, Literal, get_args, get_origin
 
 import numpy as np
 import orjson
@@ -16,6 +14,7 @@ import pandas as pd
 from annotated_types import MinLen
 from pydantic import BaseModel, ValidationError
 
+from core.csvout import write_csv, write_csv_parts
 from core.tasks import TaskSpec
 
 RowStatus = Literal[
@@ -123,45 +122,51 @@ def _checked_answer(checks: _FastCheck, content: object) -> dict | None:
 
 _ABSENT = object()
 _DIVERTED = frozenset({"content_filter", "length"})
+_ANSWERABLE = (KeyError, IndexError, TypeError)  # what a line of another shape raises on the happy path
 
-
-def _fast_success(line: dict, checks: _FastCheck, batch_id: str | None) -> RowResult | None:
-    """classify_line's result for the common case (a 200 answer that passes the plain
-    checks); None for anything else, which then goes through classify_line."""
-    if line.get("error"):
+def _fast_success(line: dict, checks: _FastCheck) -> tuple[str, str, int, int, tuple] | None:
+    """(custom_id, model, prompt tokens, completion tokens, answer values) of a line that
+    classify_line would call a success, for the common case of a 200 answer that passes the
+    plain checks; None for anything else, which then goes through classify_line."""
+    try:
+        custom_id = line["custom_id"]
+        if line["error"] or type(custom_id) is not str:
+            return None
+        response = line["response"]
+        if response["status_code"] != 200:
+            return None
+        body = response["body"]
+        choice = body["choices"][0]
+        message = choice["message"]
+        usage = body["usage"]
+        prompt_tokens = usage["prompt_tokens"]
+        completion_tokens = usage["completion_tokens"]
+        content = message["content"]
+        if message.get("refusal") or choice.get("finish_reason") in _DIVERTED:
+            return None
+        model = body.get("model") or ""
+    except _ANSWERABLE:
         return None
-    response = line.get("response")
-    if type(response) is not dict or response.get("status_code") != 200:
+    if type(prompt_tokens) is not int or type(completion_tokens) is not int or type(model) is not str:
         return None
-    body = response.get("body")
-    if type(body) is not dict:
-        return None
-    choices = body.get("choices")
-    if type(choices) is not list or not choices:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict:
-        return None
-    message = choice.get("message")
-    if type(message) is not dict or message.get("refusal") or choice.get("finish_reason") in _DIVERTED:
-        return None
-    usage = body.get("usage")
-    if type(usage) is not dict:
-        return None
-    prompt_tokens = usage.get("prompt_tokens") or 0
-    completion_tokens = usage.get("completion_tokens") or 0
-    if type(prompt_tokens) is not int or type(completion_tokens) is not int:
-        return None
-    answer = _checked_answer(checks, message.get("content"))
+    answer = _checked_answer(checks, content)
     if answer is None:
         return None
-    return RowResult(
-        str(line.get("custom_id")), "succeeded", "", answer, body.get("model"), batch_id, prompt_tokens, completion_tokens
-    )
+    return custom_id, model, prompt_tokens, completion_tokens, tuple(answer.values())
 
 
 def classify_line(line: dict, *, task: TaskSpec, batch_id: str | None) -> RowResult:
-    """Turn one output- or error-file line into a RowResult."""
+    """Turn one output- or error-file line into a RowResult. A line of a shape the Batch API
+    does not produce makes its row ``failed`` with the reason, never stops the collection."""
+    try:
+        return _classify(line, task=task, batch_id=batch_id)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        return RowResult(str(line.get("custom_id")), "failed",
+                         f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})",
+                         batch_id=batch_id)
+
+
+def _classify(line: dict, *, task: TaskSpec, batch_id: str | None) -> RowResult:
     custom_id = str(line.get("custom_id"))
     error = line.get("error")
     response = line.get("response") or {}
@@ -214,69 +219,149 @@ class MalformedResultFile(ValueError):
     pass
 
 
-def parse_result_file(data: bytes, *, task: TaskSpec, batch_id: str | None, file_label: str) -> list[RowResult]:
-    """Parse a whole output or error file. A line that is not JSON is a file problem, reported
-    with its line number, never skipped."""
-    results: list[RowResult] = []
-    append = results.append
-    loads = orjson.loads
-    checks = _fast_check(task.answer_model)
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = loads(raw)
-        except orjson.JSONDecodeError:
-            raise MalformedResultFile(f"{file_label}, line {number}: not valid JSON") from None
-        if type(line) is not dict:
-            if not isinstance(line, dict):
+_TEXT_COLUMNS = ("custom_id", "status", "status_reason", "model", "batch_id")
+_COUNT_COLUMNS = ("prompt_tokens", "completion_tokens")
+
+
+class ResultTable:
+    """The outcomes of a job's requests, one per output- or error-file line, kept column by
+    column (a RowResult object per line costs a microsecond more to build and to merge, which
+    is a tenth of a second at 100,000 lines)."""
+
+    def __init__(self, task: TaskSpec) -> None:
+        self.task = task
+        self._fields = tuple(task.answer_model.model_fields)
+        self._columns: dict[str, list] = {name: [] for name in _TEXT_COLUMNS + _COUNT_COLUMNS}
+        self._answers: list[tuple | None] = []  # answer values in self._fields order
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def add(self, result: RowResult) -> None:
+        """Record one outcome (a line, or a row's fate when no file mentions it)."""
+        values = (result.custom_id, result.status, result.reason, result.model or "", result.batch_id or "",
+                  result.prompt_tokens, result.completion_tokens)
+        for column, value in zip(self._columns.values(), values):
+            column.append(value)
+        self._answers.append(None if result.answer is None else tuple(result.answer.get(f) for f in self._fields))
+
+    def __getitem__(self, position: int) -> RowResult:
+        cid, status, reason, model, batch_id, prompt, completion = (c[position] for c in self._columns.values())
+        answer = self._answers[position]
+        return RowResult(cid, status, reason,  # type: ignore[arg-type]
+                         None if answer is None else dict(zip(self._fields, answer)),
+                         model or None, batch_id or None, prompt, completion)
+
+    def parse(self, data: bytes, *, batch_id: str | None, file_label: str) -> None:
+        """Add every line of an output or error file. A line that is not JSON is a file
+        problem, reported with its line number, never skipped."""
+        columns = self._columns
+        appends = [columns[name].append for name in _TEXT_COLUMNS + _COUNT_COLUMNS]
+        add_id, add_status, add_reason, add_model, add_batch, add_prompt, add_completion = appends
+        add_answer = self._answers.append
+        loads = orjson.loads
+        checks = _fast_check(self.task.answer_model)
+        batch = batch_id or ""
+        for number, raw in enumerate(data.splitlines(), start=1):
+            if not raw or raw.isspace():
+                continue
+            try:
+                line = loads(raw)
+            except orjson.JSONDecodeError:
+                raise MalformedResultFile(f"{file_label}, line {number}: not valid JSON") from None
+            if type(line) is not dict or "custom_id" not in line:
                 raise MalformedResultFile(f"{file_label}, line {number}: no custom_id")
-        if "custom_id" not in line:
-            raise MalformedResultFile(f"{file_label}, line {number}: no custom_id")
-        result = _fast_success(line, checks, batch_id) if checks is not None else None
-        append(result if result is not None else classify_line(line, task=task, batch_id=batch_id))
-    return results
+            success = _fast_success(line, checks) if checks is not None else None
+            if success is None:
+                self.add(classify_line(line, task=self.task, batch_id=batch_id))
+                continue
+            custom_id, model, prompt_tokens, completion_tokens, answer = success
+            add_id(custom_id)
+            add_status("succeeded")
+            add_reason("")
+            add_model(model)
+            add_batch(batch)
+            add_prompt(prompt_tokens)
+            add_completion(completion_tokens)
+            add_answer(answer)
+
+    def best_positions(self) -> dict[str, int]:
+        """One outcome per custom_id, by position: a success wins over anything else reported
+        for the same id, otherwise the first report stands."""
+        ids = self._columns["custom_id"]
+        positions = dict(zip(ids, range(len(ids))))
+        if len(positions) == len(ids):  # every id reported once: the usual case
+            return positions
+        positions = {}
+        statuses = self._columns["status"]
+        for position, cid in enumerate(ids):
+            known = positions.get(cid)
+            if known is None or (statuses[known] != "succeeded" and statuses[position] == "succeeded"):
+                positions[cid] = position
+        return positions
+
+    def usage(self, positions: Iterable[int]) -> tuple[int, int]:
+        """Prompt and completion tokens of the outcomes at these positions."""
+        chosen = np.fromiter(positions, dtype=np.intp)
+        prompt = np.asarray(self._columns["prompt_tokens"], dtype=np.int64)
+        completion = np.asarray(self._columns["completion_tokens"], dtype=np.int64)
+        return int(prompt[chosen].sum()), int(completion[chosen].sum())
+
+    def frame_columns(self, order: np.ndarray, *, missing: RowResult) -> dict[str, object]:
+        """Result columns (pandas arrays) for rows whose outcomes sit at ``order``; -1 means
+        no outcome, and takes the values of ``missing``."""
+        out: dict[str, object] = {}
+        stand_in = dict(zip(_TEXT_COLUMNS, ("", missing.status, missing.reason, "", "")))
+        for name in _TEXT_COLUMNS[1:]:
+            out[name] = pd.array(_with_last(self._columns[name], stand_in[name])[order], dtype="str")
+        for name in _COUNT_COLUMNS:
+            out[name] = np.asarray(self._columns[name] + [0], dtype=np.int64)[order]
+        answers = self._answers
+        for k, field_name in enumerate(self._fields):
+            column = self.task.columns[field_name]
+            if column in self.task.score_columns:
+                values = np.fromiter((-1 if a is None else a[k] for a in answers), dtype=np.int64, count=len(answers))
+                values = np.append(values, -1)[order]
+                out[column] = pd.arrays.IntegerArray(np.maximum(values, 0), values < 0)
+            else:
+                texts = _with_last(["" if a is None else a[k] for a in answers], "")
+                out[column] = pd.array(texts[order], dtype="str")
+        return out
 
 
-def combine(results: Iterable[RowResult]) -> dict[str, RowResult]:
-    """One result per custom_id; a success wins over anything else reported for the same id."""
-    combined: dict[str, RowResult] = {}
-    for result in results:
-        known = combined.get(result.custom_id)
-        if known is None or (known.status != "succeeded" and result.status == "succeeded"):
-            combined[result.custom_id] = result
-    return combined
+def _with_last(values: list, last: object) -> np.ndarray:
+    """``values`` plus one more as an object array (the stand-in that position -1 takes)."""
+    array = np.empty(len(values) + 1, dtype=object)
+    array[:-1] = values
+    array[-1] = last
+    return array
+
+
+def parse_result_file(data: bytes, *, task: TaskSpec, batch_id: str | None, file_label: str) -> ResultTable:
+    """Parse a whole output or error file into a new ResultTable."""
+    table = ResultTable(task)
+    table.parse(data, batch_id=batch_id, file_label=file_label)
+    return table
 
 
 def merge_results(
     rows: pd.DataFrame,
-    results: dict[str, RowResult],
+    table: ResultTable,
     *,
-    task: TaskSpec,
     key: str = "custom_id",
+    positions: dict[str, int] | None = None,
     missing_reason: str = "no answer for this row in the batch output or error files",
 ) -> pd.DataFrame:
-    """Attach answers to rows by id (``key`` names the column holding the request's
-    custom_id; with deduplication several rows share one request). Rows without any result
+    """Attach outcomes to rows by id (``key`` names the column holding the request's
+    custom_id; with deduplication several rows share one request). Rows without any outcome
     get status ``missing``."""
+    positions = table.best_positions() if positions is None else positions
+    order = np.fromiter(map(positions.get, rows[key].tolist(), repeat(-1)), dtype=np.intp, count=len(rows))
+    columns = table.frame_columns(order, missing=RowResult("", "missing", missing_reason))
     frame = rows.copy()
-    # A stand-in result for rows without one gives exactly the "missing" values below.
-    missing = RowResult("", "missing", missing_reason)
-    get = results.get
-    found = [get(cid, missing) for cid in frame[key].tolist()]
-    frame["status"] = list(map(attrgetter("status"), found))
-    frame["status_reason"] = list(map(attrgetter("reason"), found))
-    frame["model"] = [m or "" for m in map(attrgetter("model"), found)]
-    frame["batch_id"] = [b or "" for b in map(attrgetter("batch_id"), found)]
-    frame["prompt_tokens"] = list(map(attrgetter("prompt_tokens"), found))
-    frame["completion_tokens"] = list(map(attrgetter("completion_tokens"), found))
-    answers = list(map(attrgetter("answer"), found))
-    for field_name, column in task.columns.items():
-        values = [a.get(field_name) if a else None for a in answers]
-        if column in task.score_columns:
-            frame[column] = pd.array(values, dtype="Int64")
-        else:
-            frame[column] = pd.array([v if v is not None else "" for v in values], dtype=object)
+    for name in ("status", "status_reason", "model", "batch_id", "prompt_tokens", "completion_tokens",
+                 *table.task.columns.values()):
+        frame[name] = columns[name]
     return frame
 
 
@@ -293,125 +378,22 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
 def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path) -> list[Path]:
     """Write the previous tool's layout: task 1 one CSV per source file, task 2 one CSV."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    columns = result_columns(task)
+    table = frame[result_columns(task)]
     if task.parent_task is not None:
         path = output_dir / TASK2_FILE
-        _write_csv(frame[columns], path)
+        write_csv(table, path)
         return [path]
-    paths: list[Path] = []
+    parts: list[tuple[Path, np.ndarray]] = []
     used: set[str] = set()
-    for source_index, part in frame.groupby("source_index", sort=True):
-        name = Path(str(part["csv_file_name"].iloc[0])).stem + ".csv"
+    file_names = frame["csv_file_name"]
+    for source_index, positions in sorted(frame.groupby("source_index").indices.items()):
+        name = Path(str(file_names.iloc[positions[0]])).stem + ".csv"
         if name in used:  # two uploads with the same name stay apart
             name = f"{Path(name).stem}_s{source_index}.csv"
         used.add(name)
-        path = output_dir / name
-        _write_csv(part[columns], path)
-        paths.append(path)
-    return paths
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    columns = _csv_columns(frame)
-    if columns is None:
-        frame.to_csv(tmp, index=False, encoding="utf-8")
-    else:
-        # Byte-identical to to_csv(index=False, encoding="utf-8") (which feeds the same csv
-        # module the same cell objects), without its per-chunk conversions.
-        header = [str(c) for c in frame.columns]
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(header)
-            if len(columns) > 1 and _quoting_matches_csv():
-                # The csv module walks every character in Python-object land (about 20 ns a
-                # character); quoting whole cells with str methods gives the same text.
-                cells = [_quote_cells(c) for c in columns]
-                fh.write(os.linesep.join(map(",".join, zip(*cells))))
-                fh.write(os.linesep)
-            else:
-                writer.writerows(zip(*columns))
-    tmp.replace(path)
-
-
-_CSV_SPECIAL = ',"' + os.linesep  # what makes csv.writer quote a cell (QUOTE_MINIMAL)
-_QUOTING_OK: list[bool] = []
-
-
-def _cell_text(value: object) -> str:
-    # csv.writer: None -> "", floats by repr, everything else by str
-    if type(value) is str:
-        return value
-    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
-
-
-def _quote_cells(values: list) -> list[str]:
-    """The cells of one column as csv.writer (QUOTE_MINIMAL, doublequote) writes them."""
-    try:
-        joined = "\x00".join(values)
-    except TypeError:  # not all str
-        values = [_cell_text(v) for v in values]
-        joined = "\x00".join(values)
-    special = [c for c in _CSV_SPECIAL if c in joined]  # str's "in" is far faster than re here
-    if not special:
-        return values
-    if len(special) == 1:
-        (a,) = special
-        return ['"' + v.replace('"', '""') + '"' if a in v else v for v in values]
-    if len(special) == 2:
-        a, b = special
-        return ['"' + v.replace('"', '""') + '"' if a in v or b in v else v for v in values]
-    return ['"' + v.replace('"', '""') + '"' if any(c in v for c in special) else v for v in values]
-
-
-def _quoting_matches_csv() -> bool:
-    """Checked once against this Python's csv module, whose quoting rules have changed
-    between versions; on any difference the csv module writes the rows itself."""
-    if not _QUOTING_OK:
-        import io
-
-        probes: list[object] = [
-            "", " ", "a", ",", '"', "\r", "\n", "\r\n", "\t", "#", "a,b", 'a"b', " lead", "trail ", "\x00",
-            "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "'", ";", "\\", "Ä€", "=1", None, 1, -2, True, 1.5,
-            float("nan"), np.int64(3),
-        ]
-        ok = True
-        for probe in probes:
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL).writerow([probe, "x"])
-            ok = ok and buf.getvalue() == ",".join(_quote_cells([probe, "x"])) + os.linesep
-        _QUOTING_OK.append(ok)
-    return _QUOTING_OK[0]
-
-
-def _csv_columns(frame: pd.DataFrame) -> list[list] | None:
-    """Each column's cells as pandas' CSV writer hands them to the csv module (missing
-    values as ""), or None when a column has a dtype pandas formats itself (floats, dates,
-    categories, ...) or the columns are not plain."""
-    if isinstance(frame.columns, pd.MultiIndex) or not frame.columns.is_unique:
-        return None
-    out: list[list] = []
-    for name in frame.columns:
-        column = frame[name]
-        values = column.array
-        dtype = column.dtype
-        if isinstance(dtype, pd.StringDtype) or isinstance(values, (pd.arrays.IntegerArray, pd.arrays.BooleanArray)):
-            cells = np.asarray(values.astype(object))
-            mask = pd.isna(values)
-            if mask.any():
-                cells = cells.copy()
-                cells[np.asarray(mask)] = ""
-        elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
-            cells = column.to_numpy()
-        elif isinstance(dtype, np.dtype) and dtype.kind == "O":
-            cells = column.to_numpy(dtype=object, copy=True)
-            mask = pd.isna(cells)
-            if mask.any():
-                cells[mask] = ""
-        else:
-            return None
-        out.append(cells.tolist())
-    return out
+        parts.append((output_dir / name, positions))
+    write_csv_parts(table, parts)
+    return [path for path, _ in parts]
 
 
 def read_results(paths: Iterable[Path]) -> pd.DataFrame:
@@ -420,23 +402,24 @@ def read_results(paths: Iterable[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def fallback_results(requests: pd.DataFrame, found: dict[str, RowResult], batches: Iterable) -> dict[str, RowResult]:
-    """Requests that no file mentions get their status from their batch's fate (a failed
-    batch has no files at all; a batch cancelled before submission never ran)."""
-    fallback: dict[str, RowResult] = {}
+def fallback_results(requests: pd.DataFrame, reported: Container[str], batches: Iterable) -> list[RowResult]:
+    """Outcomes for requests that no file mentions, from their batch's fate (a failed batch
+    has no files at all; a batch cancelled before submission never ran). Requests of a batch
+    that completed stay unreported: merging marks them ``missing``."""
+    fallback: list[RowResult] = []
     by_key = {b.key: b for b in batches}
     for cid, key in zip(requests["custom_id"].tolist(), requests["batch_key"].tolist()):
-        if cid in found:
+        if cid in reported:
             continue
         batch = by_key[key]
         if batch.status == "failed":
             reason = "the whole batch failed: " + ("; ".join(batch.errors) or "no reason given")
-            fallback[cid] = RowResult(cid, "failed", reason, batch_id=batch.batch_id)
+            fallback.append(RowResult(cid, "failed", reason, batch_id=batch.batch_id))
         elif batch.status == "cancelled" and not batch.batch_id:
-            fallback[cid] = RowResult(cid, "cancelled", "cancelled before it was submitted")
+            fallback.append(RowResult(cid, "cancelled", "cancelled before it was submitted"))
         elif batch.status in ("expired", "cancelled"):
-            fallback[cid] = RowResult(cid, batch.status, f"batch {batch.status} before this row was answered",
-                                      batch_id=batch.batch_id)
+            fallback.append(RowResult(cid, batch.status, f"batch {batch.status} before this row was answered",
+                                      batch_id=batch.batch_id))
     return fallback
 
 

