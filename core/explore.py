@@ -36,9 +36,11 @@ DIMENSION_LABELS = {
     "cash_flow_score": "Cash flow",
     "ownership_control_score": "Ownership / control",
 }
+# On-screen order: the scores come before the (wide) paragraph so they are visible without
+# scrolling sideways; the job and file bookkeeping columns come last.
 TABLE_COLUMNS = [
-    JOB_COLUMN, INVESTOR_COLUMN, REPORT_COLUMN, "paragraph_text", "score", *DIMENSION_LABELS,
-    "explanation", "status", "status_reason", SOURCE_COLUMN, "custom_id",
+    INVESTOR_COLUMN, REPORT_COLUMN, "score", *DIMENSION_LABELS, "paragraph_text",
+    "explanation", "status", "status_reason", JOB_COLUMN, SOURCE_COLUMN, "custom_id",
 ]
 
 
@@ -235,10 +237,20 @@ def dimension_shares(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_rows(frame: pd.DataFrame, limit: int = TABLE_ROW_LIMIT) -> pd.DataFrame:
-    """The columns worth reading on screen (those of the present tasks), at most ``limit`` rows."""
+    """The columns worth reading on screen (those of the present tasks), at most ``limit`` rows.
+
+    Score columns are text, so no cell reads "None": ``0``/``1``, ``no score`` for a row of
+    that column's task without a score (see its status), and empty for rows of another task."""
     present = set(present_score_columns(frame))
     columns = [c for c in TABLE_COLUMNS if c in frame.columns and (c not in SCORE_COLUMNS or c in present)]
-    return frame[columns].head(limit)
+    rows = frame[columns].head(limit).copy()
+    tasks = frame[TASK_COLUMN].head(limit) if TASK_COLUMN in frame.columns else None
+    for column in present.intersection(columns):
+        text = rows[column].astype("string").fillna(NO_SCORE).astype(str)
+        if tasks is not None:
+            text = text.where(tasks == SCORE_COLUMNS[column], "")
+        rows[column] = text
+    return rows
 
 
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:

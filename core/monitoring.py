@@ -45,6 +45,26 @@ def status_text(status: str) -> str:
     return _STATUS_TEXT.get(status, status.replace("_", " "))
 
 
+def format_time(text: str | None) -> str:
+    """An ISO timestamp as ``2026-11-30 14:13 UTC`` (``""`` when missing or unreadable)."""
+    if not text:
+        return ""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return str(text)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def job_label(job: Job) -> str:
+    """The job picker's label. It leaves out the status on purpose: a select box whose option
+    label changes while it stays selected keeps showing the old label in the browser (a job
+    would read "running" after it completed); the status is shown beside the picker."""
+    return f"{job.id} · {TASKS[job.task].title if job.task in TASKS else job.task}"
+
+
 def active_jobs(jobs: Iterable[Job]) -> list[Job]:
     """Jobs the provider is still working on (these need refreshing)."""
     return [j for j in jobs if j.is_active]
@@ -78,7 +98,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
         records.append({
             "job": job.id,
             "task": TASKS[job.task].title if job.task in TASKS else job.task,
-            "status": job.status,
+            "status": status_text(job.status),
             "created": _parse_iso(job.created_at),
             "rows": job.n_rows,
             "requests": total,
@@ -107,12 +127,12 @@ def batch_table(job: Job) -> pd.DataFrame:
         records.append({
             "batch": batch.key,
             "batch id": batch.batch_id or "(not sent)",
-            "status": batch.status,
+            "status": status_text(batch.status),
             "requests": batch.n_requests,
             "answered": batch.completed,
             "failed": batch.failed,
             "progress": round(100 * batch_fraction(batch), 1),
-            "last checked": batch.last_checked_at or "",
+            "last checked": format_time(batch.last_checked_at),
         })
     return pd.DataFrame(records, columns=["batch", "batch id", "status", "requests", "answered", "failed",
                                           "progress", "last checked"])

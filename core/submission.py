@@ -63,25 +63,31 @@ def usable_sources(sources: Sequence[Source], checks: Sequence[FileCheck]) -> li
     return [s for s, c in zip(sources, checks) if c.ok]
 
 
+NO_COUNT = "–"  # the count cells of a file that could not be read
+REPORT_COUNT_COLUMNS = ("rows read", "kept", "dropped")
+
+
 def report_table(checks: Sequence[FileCheck]) -> pd.DataFrame:
-    """The validation report: one row per file."""
+    """The validation report, one row per file, ready to show: counts as text with thousands
+    separators, and a dash (never None/nan) for a file that could not be read, whose reason
+    is in the ``problem`` column."""
     records = []
     for check in checks:
         if check.table is None:
-            records.append({"file": check.name, "rows read": None, "kept": None, "dropped": None,
-                            "why dropped": "", "problem": check.error or ""})
+            records.append({"file": check.name, **dict.fromkeys(REPORT_COUNT_COLUMNS, NO_COUNT),
+                            "why dropped": "", "problem": check.error or "cannot be read"})
             continue
         report = check.table.report
         reasons: dict[str, int] = {}
         for dropped in report.dropped:
             reasons[dropped.reason] = reasons.get(dropped.reason, 0) + 1
         records.append({
-            "file": check.name, "rows read": report.rows_read, "kept": report.rows_kept,
-            "dropped": len(report.dropped),
-            "why dropped": "; ".join(f"{n} × {why}" for why, n in reasons.items()),
+            "file": check.name, "rows read": f"{report.rows_read:,}", "kept": f"{report.rows_kept:,}",
+            "dropped": f"{len(report.dropped):,}",
+            "why dropped": "; ".join(f"{n:,} × {why}" for why, n in reasons.items()),
             "problem": " | ".join(report.warnings),
         })
-    return pd.DataFrame(records, columns=["file", "rows read", "kept", "dropped", "why dropped", "problem"])
+    return pd.DataFrame(records, columns=["file", *REPORT_COUNT_COLUMNS, "why dropped", "problem"])
 
 
 def preview(checks: Sequence[FileCheck], rows: int = PREVIEW_ROWS) -> pd.DataFrame:

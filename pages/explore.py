@@ -128,7 +128,10 @@ if len(shown) > TABLE_ROW_LIMIT:
     st.caption(f"Showing the first {TABLE_ROW_LIMIT:,} of {len(shown):,} rows; the downloads hold all of them.")
 st.dataframe(table_rows(shown), hide_index=True, key="explore_table",
              column_config={"paragraph_text": st.column_config.TextColumn("paragraph", width="large"),
-                            "explanation": st.column_config.TextColumn("explanation", width="large")})
+                            "explanation": st.column_config.TextColumn("explanation", width="large"),
+                            **{c: st.column_config.TextColumn(score_label(c)) for c in score_cols},
+                            REPORT_COLUMN: "report", "status_reason": "reason", "job_id": "job",
+                            "csv_file_name": "source file"})
 d1, d2 = st.columns(2)
 d1.download_button("Download CSV", data=lambda: to_csv_bytes(shown), file_name="results_filtered.csv",
                    mime="text/csv", key="explore_download_csv", icon=":material/download:", on_click="ignore")

@@ -4,6 +4,7 @@ anything is active."""
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import chain
 
 import streamlit as st
 
@@ -15,8 +16,10 @@ from core.monitoring import (
     cost_line,
     filter_jobs,
     format_duration,
+    format_time,
     job_errors,
     job_fraction,
+    job_label,
     job_table,
     needs_collecting,
     refresh_cycle,
@@ -113,6 +116,10 @@ def _start_task2(job_id: str) -> None:
     st.session_state[SUBMIT_PREFILL] = {"task": ASSETIZATION_FEATURES.name, "parent": job_id}
 
 
+COUNT = st.column_config.NumberColumn(format="localized")  # 19,200 as elsewhere on the page
+PROGRESS = st.column_config.ProgressColumn("progress", format="%.0f%%", min_value=0, max_value=100)
+
+
 @st.fragment(run_every=timedelta(seconds=float(interval)) if any_active else None)
 def live_view() -> None:
     cycle = refresh_cycle(svc)
@@ -137,7 +144,7 @@ def live_view() -> None:
     st.dataframe(
         job_table(shown), hide_index=True, key="monitor_jobs_table",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", format="%.0f%%", min_value=0, max_value=100),
+            "progress": PROGRESS, **dict.fromkeys(("rows", "requests", "answered", "failed"), COUNT),
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         },
     )
@@ -150,13 +157,12 @@ def live_view() -> None:
     wanted = st.session_state.get(FOCUS_JOB)
     if st.session_state.get("monitor_job") not in by_id:
         st.session_state["monitor_job"] = wanted if wanted in by_id else next(iter(by_id))
-    job_id = st.selectbox("Job", list(by_id), key="monitor_job",
-                          format_func=lambda j: f"{j} · {TASKS[by_id[j].task].title} · {status_text(by_id[j].status)}")
+    job_id = st.selectbox("Job", list(by_id), key="monitor_job", format_func=lambda j: job_label(by_id[j]))
     focus_job(job_id)
     job = by_id[job_id]
     done, failed, total = job.progress()
     st.markdown(f"#### {job.id}: {status_text(job.status)}")
-    st.caption(f"{TASKS[job.task].title} · {job.provider} · model {job.model} · created {job.created_at}"
+    st.caption(f"{TASKS[job.task].title} · {job.provider} · model {job.model} · created {format_time(job.created_at)}"
                + (f" · from job {job.parent_job_id}" if job.parent_job_id else "")
                + (f" · re-runs the gaps of {job.retry_of}" if job.retry_of else ""))
     fraction = job_fraction(job)
@@ -175,16 +181,18 @@ def live_view() -> None:
         st.progress(bf, text=f"{batch.key} · {batch.batch_id or 'not sent'} · {status_text(batch.status)} · "
                              f"{batch.completed + batch.failed:,} of {batch.n_requests:,} ({bf:.0%})")
     with st.expander("Batch details", expanded=False):
-        st.dataframe(batch_table(job), hide_index=True, key="monitor_batch_table")
+        st.dataframe(batch_table(job), hide_index=True, key="monitor_batch_table",
+                     column_config={"progress": PROGRESS,
+                                    **dict.fromkeys(("requests", "answered", "failed"), COUNT)})
     for message in job_errors(job):
         st.warning(message)
     if job.collected_at and job.result_counts:
         counts = ", ".join(f"{n:,} {s}" for s, n in job.result_counts.items() if n)
-        st.info(f"Results collected {job.collected_at}: {counts}. Files in `{job.output_dir}`.")
+        st.info(f"Results collected {format_time(job.collected_at)}: {counts}. Files in `{job.output_dir}`.")
     st.caption(cost_line(job))
 
-    # ----- actions -----
-    a1, a2, a3, a4 = st.columns(4)
+    # ----- actions (left to right, without gaps for the ones that do not apply) -----
+    slots = chain(st.columns(4), iter(st.container, None))  # a fifth action would go below, never fail
     if job.is_active or job.status in ("submitting", "submit_failed"):
         if st.session_state.get(CONFIRM_CANCEL) == job.id:
             st.warning(f"Cancel {job.id}? Requests already answered are kept (and billed); the rest are not run.")
@@ -193,25 +201,26 @@ def live_view() -> None:
             c2.button("No, keep it running", key="monitor_cancel_no",
                       on_click=lambda: st.session_state.pop(CONFIRM_CANCEL, None))
         else:
-            a1.button("Cancel job…", key="monitor_cancel",
-                      on_click=lambda j=job.id: st.session_state.__setitem__(CONFIRM_CANCEL, j))
+            next(slots).button("Cancel job…", key="monitor_cancel",
+                               on_click=lambda j=job.id: st.session_state.__setitem__(CONFIRM_CANCEL, j))
     if job.status == "submit_failed":
-        a2.button("Send unsent batches", key="monitor_resume", on_click=_resume, args=(job.id,))
+        next(slots).button("Send unsent batches", key="monitor_resume", on_click=_resume, args=(job.id,))
     if job.is_finished and any(b.batch_id for b in job.batches):
-        a2.button("Collect results again" if job.collected_at else "Collect results", key="monitor_collect",
-                  on_click=_collect, args=(job.id,))
+        next(slots).button("Collect results again" if job.collected_at else "Collect results", key="monitor_collect",
+                           on_click=_collect, args=(job.id,))
     gaps = rows_to_rerun(job)
     if gaps and not job.retry_of:
+        retry_slot = next(slots)
         with st.expander("Re-run options (optional)", expanded=False):
             st.text_input("Another model", key="monitor_retry_model", placeholder=job.model)
             st.number_input("Higher max tokens (0: keep)", min_value=0, max_value=32_000, step=100, value=0,
                             key="monitor_retry_max_tokens")
-        a2.button(f"Re-run the {gaps:,} rows that did not succeed", key="monitor_retry", on_click=_retry,
-                  args=(job.id,), help="Submits exactly those rows as a new job; nothing that succeeded is paid twice.")
+        retry_slot.button(f"Re-run the {gaps:,} rows that did not succeed", key="monitor_retry", on_click=_retry,
+                          args=(job.id,), help="Submits exactly those rows as a new job; nothing that succeeded is paid twice.")
     if job.collected_at:
-        a3.page_link(EXPLORE_PAGE, label="Explore the results", icon=":material/query_stats:")
+        next(slots).page_link(EXPLORE_PAGE, label="Explore the results", icon=":material/query_stats:")
     if job.task == INVESTMENT_ACTIVITY.name and not job.retry_of and svc.can_feed_task2(job):
-        if a4.button("Start task 2 from this job", key="monitor_task2", on_click=_start_task2, args=(job.id,)):
+        if next(slots).button("Start task 2 from this job", key="monitor_task2", on_click=_start_task2, args=(job.id,)):
             st.switch_page(SUBMIT_PAGE)
     if needs_collecting(job):
         st.caption("This job will be collected on the next refresh.")

@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS
 from core.submission import (
+    REPORT_COUNT_COLUMNS,
     check_inputs,
     default_input_files,
     fingerprint,
@@ -86,11 +87,14 @@ if checks:
         if not check.ok:
             st.error(f"**{check.name}** cannot be used: {check.error}")
     st.markdown("**Validation report**")
-    st.dataframe(report_table(checks), hide_index=True, key="submit_report")
-    with st.expander("Preview (first rows of each file)", expanded=False):
-        st.dataframe(preview(checks), hide_index=True, key="submit_preview")
+    st.dataframe(report_table(checks), hide_index=True, key="submit_report",
+                 column_config={**{c: st.column_config.TextColumn(c, alignment="right") for c in REPORT_COUNT_COLUMNS},
+                                "problem": st.column_config.TextColumn("problem", width="large")})
     sources = usable_sources(sources, checks)
-    if checks and not sources:
+    if sources:
+        with st.expander("Preview (first rows of each file)", expanded=False):
+            st.dataframe(preview(checks), hide_index=True, key="submit_preview")
+    else:
         st.warning("None of the files can be used; fix them and upload again.")
 
 # ----- prompts ---------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ with guard():
 if prompts is not None:
     with st.expander(f"Prompts used: `{system_file.name}` and `{user_file.name}`", expanded=False):
         st.text_area("System prompt", prompts.system, height=200, disabled=True, key=f"submit_show_system_{choice}")
-        st.text_area("User template ({text} is replaced by the paragraph)", prompts.user_template, height=80,
+        st.text_area("User template ({text} is replaced by the paragraph)", prompts.user_template, height=130,
                      disabled=True, key=f"submit_show_user_{choice}")
     if st.toggle("Edit a copy of these prompts", key="submit_prompt_edit"):
         def _save_copy(system_text_key: str, user_text_key: str) -> None:
@@ -128,7 +132,7 @@ if prompts is not None:
         st.session_state.setdefault(sys_key, prompts.system)
         st.session_state.setdefault(user_key, prompts.user_template)
         st.text_area("System prompt (copy)", height=240, key=sys_key)
-        st.text_area("User template (copy; keep {text})", height=80, key=user_key)
+        st.text_area("User template (copy; keep {text})", height=130, key=user_key)
         st.text_input("Name for the copy (optional)", key="submit_prompt_name")
         st.button("Save as new prompt files", key="submit_prompt_save", on_click=_save_copy, args=(sys_key, user_key),
                   help="Writes new files under the data folder's prompts_custom/; the defaults are never changed.")

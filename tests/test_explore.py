@@ -122,6 +122,27 @@ def test_exports_and_table(both_tasks) -> None:
     assert len(table_rows(frame, limit=5)) == 5 and "paragraph_text" in table_rows(frame).columns
 
 
+def test_table_rows_read_without_none(both_tasks) -> None:
+    """Two tasks in one table: a score cell is 0/1, "no score" for a row of its task without
+    one, and empty for a row of the other task; never None/<NA>. The scores come before the
+    paragraph so they are on screen without scrolling sideways."""
+    frame, _ = both_tasks
+    frame = frame.copy()
+    failed = frame.index[frame["task"] == TASK1][0]
+    frame.loc[failed, "score"] = pd.NA
+    frame.loc[failed, "status"] = "failed"
+    shown = table_rows(frame.loc[[failed, *frame.index[frame.index != failed]]], limit=len(frame))
+    assert not shown.isna().any().any()
+    assert not {str(v) for v in shown.to_numpy().ravel()} & {"None", "nan", "<NA>", "NaN"}
+    task1 = shown.index.isin(frame.index[frame["task"] == TASK1])
+    assert shown.loc[failed, "score"] == NO_SCORE
+    assert set(shown.loc[task1, "score"]) == {"0", "1", NO_SCORE}
+    assert set(shown.loc[~task1, "score"]) == {""} and set(shown.loc[task1, "cash_flow_score"]) == {""}
+    assert set(shown.loc[~task1, "cash_flow_score"]) <= {"0", "1"}
+    columns = list(shown.columns)
+    assert columns.index("score") < columns.index("ownership_control_score") < columns.index("paragraph_text")
+
+
 def test_empty_and_missing(service: JobService) -> None:
     assert load_results([]).empty
     assert score_distribution(load_results([])).empty

@@ -11,8 +11,10 @@ from core.monitoring import (
     batch_table,
     filter_jobs,
     format_duration,
+    format_time,
     job_errors,
     job_fraction,
+    job_label,
     job_table,
     needs_collecting,
     plain_error,
@@ -48,7 +50,7 @@ def test_progress_and_time_left() -> None:
     assert t.left_seconds == 300  # 25 answered in 100 s; 75 left
     assert "elapsed 1 min 50 s" in t.describe() and "5 min 00 s left" in t.describe()
     table = job_table([job])
-    assert table.loc[0, "progress"] == 25.0 and table.loc[0, "status"] == "in_progress"
+    assert table.loc[0, "progress"] == 25.0 and table.loc[0, "status"] == "running"
     assert list(batch_table(job)["progress"]) == [50.0, 0.0]
 
 
@@ -105,3 +107,17 @@ def test_queued_batches_and_rows_to_rerun() -> None:
     assert rows_to_rerun(done) == 0
     done.result_counts = {"succeeded": 45, "failed": 3, "truncated": 2, "missing": 0}
     assert rows_to_rerun(done) == 5
+
+
+def test_tables_and_labels_read_as_words() -> None:
+    """Statuses in words (as in the rest of the page), times without ISO clutter, and a job
+    label that does not change with the job's status (the browser would keep the stale one)."""
+    running = make_job(batch(status="in_progress", last_checked_at="2026-11-25T10:01:02+00:00"))
+    done = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    assert job_table([running]).loc[0, "status"] == "running"
+    details = batch_table(running)
+    assert details.loc[0, "status"] == "running" and details.loc[0, "last checked"] == "2026-11-25 10:01 UTC"
+    assert batch_table(make_job(batch(status="submit_failed", batch_id=None))).loc[0, "status"] == "not (fully) submitted"
+    assert format_time("2026-11-25T11:01:02+01:00") == "2026-11-25 10:01 UTC"
+    assert format_time(None) == "" and format_time("") == ""
+    assert running.status != done.status and job_label(running) == job_label(done) == "job_1 · Investment activity (task 1)"

@@ -34,10 +34,25 @@ def test_checks_report_each_file() -> None:
     assert [c.ok for c in checks] == [True, False, False, False]
     assert "paragraph_text" in checks[1].error and "twice" in checks[3].error
     table = report_table(checks)
-    assert table.loc[0, "kept"] == 1 and table.loc[0, "dropped"] == 1
+    assert table.loc[0, "kept"] == "1" and table.loc[0, "dropped"] == "1"
     assert "empty paragraph_text" in table.loc[0, "why dropped"]
     assert usable_sources(sources, checks) == [good]
     assert list(preview(checks)["file"]) == ["a.csv"]
+
+
+def test_report_table_unreadable_file_shows_a_dash_not_none() -> None:
+    """A file that cannot be read has no counts: the cells say so with a dash (never None/nan)
+    and the reason is in the problem column."""
+    big = "pdf_file_name,paragraph_text\n" + "".join(f"FfBF_X_R.pdf,paragraph {i}\n" for i in range(1200))
+    checks = check_inputs([("bad.csv", b"title,body\nx,y\n"), ("big.csv", big.encode())])
+    table = report_table(checks)
+    bad, good = table.iloc[0], table.iloc[1]
+    assert [bad["rows read"], bad["kept"], bad["dropped"]] == ["–", "–", "–"]
+    assert "paragraph_text" in bad["problem"] and bad["why dropped"] == ""
+    assert [good["rows read"], good["kept"], good["dropped"]] == ["1,200", "1,200", "0"]
+    assert not table.isna().any().any()
+    shown = {str(v) for v in table.to_numpy().ravel()}
+    assert not shown & {"None", "nan", "<NA>", "NaN"}, shown
 
 
 def test_default_input_files(settings) -> None:
