@@ -174,7 +174,7 @@ def plan(
         for line in iter_request_lines(custom_ids, texts, task=task, prompts=prompts, model=model, max_tokens=max_tokens)
     )
     chunks = plan_chunks(sizes, custom_ids=custom_ids, max_requests=max_requests_per_file, max_bytes=max_bytes_per_file)
-    tokens = request_tokens(texts, prompts=prompts, model=model)
+    tokens = request_tokens(texts, task=task, prompts=prompts, model=model)
     limit = enqueued_token_limit if enqueued_token_limit is not None else enqueued_limit(prices, model)
     chunks = split_by_tokens(chunks, tokens.each, limit)
     estimate = estimate_cost(tokens, model=model, max_tokens=max_tokens, n_batches=len(chunks), prices=prices)

@@ -12,7 +12,7 @@ from core.errors import CoreError
 from core.pricing import PriceTable
 from core.prompts import PLACEHOLDER, PromptSet
 from core.tasks import TaskSpec
-from core.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TextTokenCounts, count_each, count_tokens
+from core.tokens import TextTokenCounts, chat_prompt_tokens, count_each
 
 ENDPOINT = "/v1/chat/completions"
 MAX_REQUESTS_PER_FILE = 50_000
@@ -29,6 +29,11 @@ def make_custom_id(source_index: int, row: int) -> str:
     position.
     """
     return f"s{source_index}-r{row}"
+
+
+def response_schema_json(task: TaskSpec) -> str:
+    """The JSON schema sent as structured output, compact, as counted for tokens."""
+    return orjson.dumps(task.response_format()["json_schema"]["schema"]).decode()
 
 
 def request_template(*, task: TaskSpec, prompts: PromptSet, model: str, max_tokens: int) -> dict:
@@ -194,14 +199,11 @@ class Estimate:
         )
 
 
-def request_tokens(texts: Sequence[str], *, prompts: PromptSet, model: str) -> TextTokenCounts:
-    """Input tokens of each request: system prompt + rendered user message + chat overhead."""
-    fixed = (
-        count_tokens(prompts.system, model=model)
-        + count_tokens(prompts.user_template.replace(PLACEHOLDER, ""), model=model)
-        + 2 * TOKENS_PER_MESSAGE
-        + TOKENS_PER_REPLY
-    )
+def request_tokens(texts: Sequence[str], *, task: TaskSpec, prompts: PromptSet, model: str) -> TextTokenCounts:
+    """Input tokens of each request (core.tokens.chat_prompt_tokens, with the user message's
+    template and paragraph counted apart so that large jobs can be sampled)."""
+    fixed = chat_prompt_tokens([prompts.system, prompts.user_template.replace(PLACEHOLDER, "")],
+                               schema_json=response_schema_json(task), model=model)
     counts = count_each(texts, model=model)
     return TextTokenCounts([fixed + n for n in counts.each], counts.exact)
 

@@ -40,6 +40,21 @@ def count_tokens(text: str, *, model: str) -> int:
     return len(encoder_for(model).encode_ordinary(text))
 
 
+@lru_cache(maxsize=32)
+def schema_tokens(schema_json: str, *, model: str) -> int:
+    """Tokens a structured-output schema adds to every request. OpenAI bills the schema as
+    input (it is shown to the model in its own notation, of about the size of the JSON)."""
+    return count_tokens(schema_json, model=model) if schema_json else 0
+
+
+def chat_prompt_tokens(messages: Sequence[str], *, schema_json: str = "", model: str) -> int:
+    """Input tokens of one chat request: its messages, their formatting and the schema. The
+    job estimate and the local backend's reported usage both use this formula, so on the
+    embedded default the estimate and the actual count agree."""
+    return (sum(count_tokens(m, model=model) for m in messages) + TOKENS_PER_MESSAGE * len(messages)
+            + TOKENS_PER_REPLY + schema_tokens(schema_json, model=model))
+
+
 @dataclass(frozen=True)
 class TextTokenCounts:
     each: list[int]  # one count per text

@@ -44,6 +44,9 @@ def test_task1_then_task2_on_the_sample(service: JobService, isolated_data_dir: 
         assert list(written.columns[:5]) == ["pdf_file_name", "csv_file_name", "paragraph_text", "score", "explanation"]
         assert written["paragraph_text"].tolist() == original["paragraph_text"].str.strip().tolist()
         assert set(written["score"]) <= {0, 1} and written["model"].eq("local-baseline-rules-v1").all()
+    # the embedded backend reports usage with the estimate's own token formula: they agree
+    assert collected.job.usage["prompt_tokens"] == prep.estimate.input_tokens
+    assert collected.job.usage["completion_tokens"] > 0
     scored_one = int((collected.frame["score"] == 1).sum())
     assert 0 < scored_one < len(collected.frame)
 

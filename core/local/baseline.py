@@ -15,6 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from core.tokens import chat_prompt_tokens, count_tokens
+
 BASELINE_MODEL = "local-baseline-rules-v1"
 TASK_INVESTMENT = "investment_activity_classification"
 TASK_ASSETIZATION = "assetization_features_scoring"
@@ -268,8 +272,10 @@ def last_user_text(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _estimate_tokens(text: str) -> int:
-    return max(1, (len(text) + 3) // 4)
+def _schema(body: dict[str, Any]) -> object:
+    response_format = body.get("response_format")
+    json_schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    return json_schema.get("schema") if isinstance(json_schema, dict) else None
 
 
 def answer(body: dict[str, Any], *, created: int = 0) -> BaselineAnswer:
@@ -288,13 +294,13 @@ def answer(body: dict[str, Any], *, created: int = 0) -> BaselineAnswer:
         return _error("The request has no user message to score.", param="messages", code="missing_user_message")
     result = score_investment_activity(text) if name == TASK_INVESTMENT else score_assetization_features(text)
     content = json.dumps(result, ensure_ascii=False)
-    prompt_chars = sum(
-        len(m.get("content")) if isinstance(m.get("content"), str) else len(json.dumps(m.get("content")))
-        for m in body.get("messages", [])
-        if isinstance(m, dict)
+    prompt_tokens = chat_prompt_tokens(
+        [m["content"] if isinstance(m.get("content"), str) else json.dumps(m.get("content"))
+         for m in body.get("messages", []) if isinstance(m, dict)],
+        schema_json=orjson.dumps(schema).decode() if isinstance(schema := _schema(body), dict) else "",
+        model=BASELINE_MODEL,
     )
-    prompt_tokens = max(1, (prompt_chars + 3) // 4)
-    completion_tokens = _estimate_tokens(content)
+    completion_tokens = count_tokens(content, model=BASELINE_MODEL)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return BaselineAnswer(
         200,
