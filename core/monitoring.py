@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from core.models import BatchRecord, Job
+from core.pricing import format_cost
 from core.tasks import TASKS
 
 TERMINAL_TIMESTAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
@@ -317,10 +318,11 @@ def cost_line(job: Job) -> str:
     estimate = job.estimate
     ceiling = estimate.get("cost_ceiling")
     text = f"estimate: {estimate.get('input_tokens', 0):,} input tokens"
+    currency = estimate.get("currency", "USD")
     if ceiling is not None:
-        text += f", cost at most {ceiling:.4f} {estimate.get('currency', 'USD')}"
+        text += f", cost at most {format_cost(ceiling, currency)}"
     if job.usage:
         text += f"; actual: {job.usage['prompt_tokens']:,} input + {job.usage['completion_tokens']:,} output tokens"
         if job.usage.get("cost") is not None:
-            text += f", cost {job.usage['cost']:.4f} {estimate.get('currency', 'USD')}"
+            text += f", cost {format_cost(job.usage['cost'], currency)}"
     return text

@@ -35,6 +35,16 @@ class PriceTable:
         return self.models[max(matches, key=len)] if matches else None
 
 
+def format_cost(amount: float | None, currency: str = "USD") -> str:
+    """A cost as people read it: ``unknown`` without a price, ``free`` at zero (the local
+    backend), cents to four places below one unit, two places above."""
+    if amount is None:
+        return "unknown"
+    if amount == 0:
+        return "free"
+    return f"{amount:,.4f} {currency}" if amount < 1 else f"{amount:,.2f} {currency}"
+
+
 def enqueued_limit(table: PriceTable, model: str) -> int | None:
     price = table.price_for(model)
     return price.enqueued_token_limit if price else None

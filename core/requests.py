@@ -9,7 +9,7 @@ from typing import Iterable, Iterator, Sequence
 import orjson
 
 from core.errors import CoreError
-from core.pricing import PriceTable
+from core.pricing import PriceTable, format_cost
 from core.prompts import PLACEHOLDER, PromptSet
 from core.tasks import TaskSpec
 from core.tokens import TextTokenCounts, chat_prompt_tokens, count_each
@@ -193,8 +193,9 @@ class Estimate:
         if self.cost_ceiling is None:
             return text + f"; no price known for model '{self.model}'."
         return (
-            f"{text}; cost {self.input_cost:.4f} {self.currency} input + at most "
-            f"{self.output_cost_ceiling:.4f} output = at most {self.cost_ceiling:.4f} {self.currency} "
+            f"{text}; cost {format_cost(self.input_cost, self.currency)} input + at most "
+            f"{format_cost(self.output_cost_ceiling, self.currency)} output = at most "
+            f"{format_cost(self.cost_ceiling, self.currency)} "
             f"(batch prices checked {self.prices_checked_on})."
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import CoreError
+from core.pricing import format_cost
 from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS
 from core.submission import (
     REPORT_COUNT_COLUMNS,
@@ -182,7 +183,7 @@ if prep is not None:
     m1.metric("Requests", f"{est.n_requests:,}")
     m2.metric("Batches", f"{est.n_batches:,}")
     m3.metric("Input tokens" + ("" if est.input_tokens_exact else " (approx.)"), f"{est.input_tokens:,}")
-    m4.metric("Cost at most", "unknown" if est.cost_ceiling is None else f"{est.cost_ceiling:.4f} {est.currency}")
+    m4.metric("Cost at most", format_cost(est.cost_ceiling, est.currency))
     st.caption(prep.summary())
     for warning in prep.warnings:
         st.info(warning)

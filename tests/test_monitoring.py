@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from conftest import SAMPLES
 from core.jobs import JobService
 from core.models import BatchRecord, Job
+from core.pricing import format_cost
 from core.monitoring import (
     batch_table,
     filter_jobs,
@@ -121,3 +124,10 @@ def test_tables_and_labels_read_as_words() -> None:
     assert format_time("2026-11-25T11:01:02+01:00") == "2026-11-25 10:01 UTC"
     assert format_time(None) == "" and format_time("") == ""
     assert running.status != done.status and job_label(running) == job_label(done) == "job_1 · Investment activity (task 1)"
+
+
+@pytest.mark.parametrize("amount, text", [
+    (None, "unknown"), (0.0, "free"), (0.01234, "0.0123 USD"), (1234.5, "1,234.50 USD"),
+])
+def test_costs_read_as_people_say_them(amount: float | None, text: str) -> None:
+    assert format_cost(amount) == text
