@@ -11,9 +11,11 @@ back to the same values.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,16 +36,35 @@ def write_csv_parts(frame: pd.DataFrame, parts: Sequence[tuple[Path, np.ndarray 
     table = _to_arrow(frame)
     for path, positions in parts:
         tmp = path.with_name(path.name + ".tmp")
-        try:
-            if table is None:
-                raise pa.ArrowNotImplementedError("not convertible")
-            chosen = table if positions is None else table.take(pa.array(positions, type=pa.int64()))
-            pa_csv.write_csv(chosen, tmp, write_options=_OPTIONS)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            part = frame if positions is None else frame.iloc[positions]
-            # quote all text, as Arrow does, so a lone carriage return cannot split a row
-            part.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        with open(tmp, "wb") as sink:
+            _write(frame, table, positions, sink)
         tmp.replace(path)
+
+
+def csv_bytes(frame: pd.DataFrame, *, excel_bom: bool = False) -> bytes:
+    """The CSV text of ``frame`` as bytes, for a download. ``excel_bom`` starts it with the
+    UTF-8 byte-order mark, without which Excel reads UTF-8 as its local code page."""
+    sink = io.BytesIO()
+    if excel_bom:
+        sink.write(codecs.BOM_UTF8)
+    _write(frame, _to_arrow(frame), None, sink)
+    return sink.getvalue()
+
+
+def _write(frame: pd.DataFrame, table: pa.Table | None, positions: np.ndarray | None, sink: BinaryIO) -> None:
+    start = sink.tell()
+    try:
+        if table is None:
+            raise pa.ArrowNotImplementedError("not convertible")
+        chosen = table if positions is None else table.take(pa.array(positions, type=pa.int64()))
+        pa_csv.write_csv(chosen, sink, write_options=_OPTIONS)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        sink.seek(start)
+        sink.truncate()
+        part = frame if positions is None else frame.iloc[positions]
+        # quote all text, as Arrow does, so a lone carriage return cannot split a row
+        text = part.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        sink.write(text.encode("utf-8"))
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table | None:

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from core.csvout import csv_bytes
 from core.errors import CoreError
 from core.models import Job
 from core.results import read_results
@@ -262,7 +263,7 @@ def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8 CSV with BOM, so Excel opens accents correctly."""
-    return export_frame(frame).to_csv(index=False).encode("utf-8-sig")
+    return csv_bytes(export_frame(frame), excel_bom=True)
 
 
 def to_xlsx_bytes(frame: pd.DataFrame) -> bytes:

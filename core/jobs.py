@@ -17,6 +17,7 @@ import orjson
 import pandas as pd
 
 from core.client import ACTIVE_STATUSES, BatchClient, make_client
+from core.csvout import write_csv
 from core.errors import CoreError, JobNotFound, NotReady, ProviderError, TaskError, TransientProviderError
 from core.inputs import read_inputs
 from core.models import BatchRecord, Job, SourceRecord
@@ -267,7 +268,7 @@ class JobService:
         batch_of_request = {cid: f"b{n:03d}" for n, (s, e) in enumerate(prep.chunks) for cid in custom_ids[s:e]}
         rows = prep.rows.copy()
         rows["batch_key"] = rows["request_id"].map(batch_of_request)
-        rows.to_csv(job_dir / ROW_FILE, index=False)
+        write_csv(rows, job_dir / ROW_FILE)  # quotes a lone carriage return, which to_csv leaves bare
         job = Job(
             id=job_id,
             task=prep.task.name,

@@ -218,3 +218,20 @@ def test_custom_prompts_are_used(service: JobService, tmp_path: Path) -> None:
 def test_statuses_cover_the_documented_set() -> None:
     assert ROW_STATUSES == ("succeeded", "failed", "expired", "cancelled", "refused", "truncated",
                             "invalid_json", "schema_violation", "missing")
+
+
+def test_a_paragraph_with_a_lone_carriage_return_keeps_its_row(service: JobService) -> None:
+    """Old Mac line ends survive in quoted cells; pandas' to_csv would write them bare and
+    every reader would split that paragraph into two rows, shifting ids against texts."""
+    texts = ["We invested EUR 20 million\rin wetland restoration via our nature fund.",
+             "We support the TNFD framework.", 'A "quoted", two-line\nparagraph on mangrove bonds.']
+    data = ("pdf_file_name,paragraph_text\n" + "".join(
+        f'FfBF_Allianz_Report_2025.pdf,"{t.replace(chr(34), chr(34) * 2)}"\n' for t in texts)).encode()
+    job = service.submit(service.prepare(TASK1, inputs=[("FfBF_Allianz_paragraphs.csv", data)]))
+    finish(service, job.id)
+    collected = service.collect(job.id)
+    assert collected.counts["succeeded"] == 3 and sum(collected.counts.values()) == 3
+    (path,) = collected.output_files
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert written["paragraph_text"].tolist() == texts
+    assert written["custom_id"].tolist() == ["s0-r2", "s0-r3", "s0-r4"]
