@@ -31,8 +31,8 @@ _CURRENCY = r"(?:(?<![a-z])(?:eur|usd|gbp|chf|sek|nok|dkk|jpy|aud|cad)|€|\$|£
 _SCALE = r"(?:million|mn|mio|m|billion|bn|b|thousand|k)\b"
 _AMOUNT_PATTERNS = (
     rf"{_CURRENCY}\s?\d[\d,.]*(?:\s?{_SCALE})?",
-    rf"\d[\d,.]*\s?(?:million|billion|bn|mn|mio)\s?(?:of\s)?(?:eur|euros?|usd|us\s?dollars?|dollars?|gbp|pounds?|sterling|chf)\b",
-    rf"\d[\d,.]*\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b",
+    r"\d[\d,.]*\s?(?:million|billion|bn|mn|mio)\s?(?:of\s)?(?:eur|euros?|usd|us\s?dollars?|dollars?|gbp|pounds?|sterling|chf)\b",
+    r"\d[\d,.]*\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b",
 )
 
 # Task 1: the investor's own concrete action.
