@@ -36,6 +36,15 @@ class ProviderError(CoreError):
     """The API provider refused a call or could not be reached."""
 
 
+class SubmissionIncomplete(ProviderError):
+    """The job is recorded but some of its batches could not be sent: resume it, never submit
+    the same inputs again (that would pay twice)."""
+
+    def __init__(self, job_id: str, message: str) -> None:
+        self.job_id = job_id
+        super().__init__(message)
+
+
 class TransientProviderError(ProviderError):
     """A failure worth retrying later (network, rate limit, 5xx). Never overwrites a known status."""
 

@@ -18,7 +18,15 @@ import pandas as pd
 
 from core.client import ACTIVE_STATUSES, BatchClient, make_client
 from core.csvout import write_csv
-from core.errors import CoreError, JobNotFound, NotReady, ProviderError, TaskError, TransientProviderError
+from core.errors import (
+    CoreError,
+    JobNotFound,
+    NotReady,
+    ProviderError,
+    SubmissionIncomplete,
+    TaskError,
+    TransientProviderError,
+)
 from core.inputs import read_inputs
 from core.models import BatchRecord, Job, SourceRecord
 from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
@@ -343,9 +351,10 @@ class JobService:
                         rest.status, rest.last_error = "submit_failed", str(exc)
                 batch.status, batch.last_error = "submit_failed", str(exc)
                 self._save(job)
-                raise ProviderError(
+                raise SubmissionIncomplete(
+                    job.id,
                     f"Job {job.id} is recorded, but batch {batch.key} could not be submitted: {exc} "
-                    f"Send the rest later with: python -m core submit --resume {job.id}"
+                    f"Send the rest later with: python -m core submit --resume {job.id}",
                 ) from None
             room -= batch.est_input_tokens
             self._save(job)

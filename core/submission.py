@@ -13,7 +13,7 @@ from typing import Callable, MutableMapping, Sequence
 
 import pandas as pd
 
-from core.errors import CoreError, InputError
+from core.errors import CoreError, InputError, SubmissionIncomplete
 from core.inputs import InputTable, find_input_files, read_input
 from core.jobs import JobService
 from core.models import Job
@@ -219,27 +219,25 @@ def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, mod
     return digest.hexdigest()[:16]
 
 
-def submit_once(store: MutableMapping[str, str], key: str, submit: Callable[[], Job],
-                recorded: Callable[[], str | None] = lambda: None) -> str:
+def submit_once(store: MutableMapping[str, str], key: str, submit: Callable[[], Job]) -> str:
     """Submit at most once per ``key`` (a :func:`fingerprint`), remembering the job id in
     ``store`` (the page's session state). A second call, even one arriving while the first is
     still sending, gets the first job's id (``""`` while sending) and submits nothing.
 
-    When ``submit`` fails, ``recorded()`` says whether a job was recorded anyway (e.g. a job
-    whose batches could not be sent): then the key stays taken by that job, which is resumed
-    rather than submitted again; otherwise the key is released so the user can retry. The
-    error is re-raised either way."""
+    When the job was recorded but not all its batches were sent (:class:`SubmissionIncomplete`),
+    the key stays taken by that job, which is resumed rather than submitted again; after any
+    other error nothing was recorded and the key is released so the user can retry. The error
+    is re-raised either way."""
     if key in store:
         return store[key]
     store[key] = ""  # taken before anything is sent
     try:
         job = submit()
+    except SubmissionIncomplete as exc:
+        store[key] = exc.job_id
+        raise
     except CoreError:
-        job_id = recorded()
-        if job_id:
-            store[key] = job_id
-        else:
-            del store[key]
+        del store[key]
         raise
     store[key] = job.id
     return job.id

@@ -197,15 +197,8 @@ def _submit(fp_: str) -> None:
     if fp_ not in st.session_state[SUBMITTED] and (not cached_prep or cached_prep[0] != fp_):
         st.session_state[SUBMIT_ERROR] = "The inputs changed; check the estimate again and resubmit."
         return
-    known = {j.id for j in svc.list_jobs()}
-
-    def recorded() -> str | None:
-        new = [j.id for j in svc.list_jobs() if j.id not in known and j.created_by == "dashboard"]
-        return new[0] if new else None
-
     try:
-        job_id = submit_once(st.session_state[SUBMITTED], fp_,
-                             lambda: svc.submit(cached_prep[1], created_by="dashboard"), recorded)
+        job_id = submit_once(st.session_state[SUBMITTED], fp_, lambda: svc.submit(cached_prep[1], created_by="dashboard"))
     except CoreError as exc:
         st.session_state[SUBMIT_ERROR] = str(exc)
         job_id = st.session_state[SUBMITTED].get(fp_)

@@ -6,6 +6,7 @@ daemon in this test's data folder; it is stopped at teardown."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Iterator
@@ -245,6 +246,24 @@ def test_core_errors_are_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("No OpenAI API key" in e for e in texts(at.error))
     assert len(service.list_jobs()) == 2  # nothing recorded
     assert not at.button(key="submit_button").disabled  # may try again after configuring a key
+
+
+def test_a_job_recorded_but_not_sent_is_never_submitted_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    monkeypatch.setenv("BDASSET_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-placeholder")
+    monkeypatch.setenv("OPENAI_BASE_URL", dead_url)
+    at = open_page("pages/submit.py")
+    at.file_uploader(key="submit_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "text/csv")).run()
+    at.button(key="submit_button").click().run()
+    assert not at.exception
+    (job,) = JobService(settings=load_settings()).list_jobs()
+    assert job.status == "submit_failed"
+    assert any(f"submit --resume {job.id}" in e for e in texts(at.error))
+    assert at.button(key="submit_button").disabled  # the same inputs belong to that job now
+    assert any(job.id in s for s in texts(at.success))
 
 
 def test_reconcile_and_retry_with_options_from_monitor(isolated_data_dir: Path) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import finish, make_backend, sample_files, service_for
-from core.errors import JobNotFound, NotReady, PromptError, ProviderError, TaskError
+from core.errors import JobNotFound, NotReady, PromptError, SubmissionIncomplete, TaskError
 from core.jobs import JobService
 from core.prompts import load_prompts
 from core.results import ROW_STATUSES, TASK2_FILE
@@ -160,9 +160,10 @@ def test_failed_submission_is_recorded_and_resumable(tmp_path: Path, settings) -
     url = backend.base_url
     backend.stop()  # a port that no longer answers
     dead = service_for(url, settings)
-    with pytest.raises(ProviderError, match="submit --resume"):
+    with pytest.raises(SubmissionIncomplete, match="submit --resume") as raised:
         dead.submit(dead.prepare(TASK1, inputs=sample_files()))
     (job,) = dead.list_jobs()
+    assert raised.value.job_id == job.id
     assert job.status == "submit_failed" and job.batches[0].batch_id is None
     with make_backend(tmp_path) as live:
         service = service_for(live, settings)

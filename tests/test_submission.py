@@ -98,7 +98,7 @@ def test_fingerprint_is_stable_and_sensitive(tmp_path: Path) -> None:
 def test_submit_once() -> None:
     from types import SimpleNamespace
 
-    from core.errors import ProviderError
+    from core.errors import ProviderError, SubmissionIncomplete
     from core.submission import submit_once
 
     store: dict[str, str] = {}
@@ -119,7 +119,10 @@ def test_submit_once() -> None:
     with pytest.raises(ProviderError):
         submit_once(store, "fp2", failing)
     assert "fp2" not in store  # nothing recorded: may retry
-    with pytest.raises(ProviderError):
-        submit_once(store, "fp3", failing, recorded=lambda: "job_2")
+    def half_sent():
+        raise SubmissionIncomplete("job_2", "Job job_2 is recorded, but batch b001 could not be submitted")
+
+    with pytest.raises(SubmissionIncomplete):
+        submit_once(store, "fp3", half_sent)
     assert store["fp3"] == "job_2"  # recorded: never submitted again
     assert submit_once(store, "fp3", failing) == "job_2"
