@@ -187,11 +187,13 @@ class Estimate:
     def summary(self) -> str:
         approx = "" if self.input_tokens_exact else "about "
         text = (
-            f"{self.n_requests:,} requests in {self.n_batches} batch file(s); {approx}"
+            f"{self.n_requests:,} request{'s' * (self.n_requests != 1)} in {self.n_batches} batch file(s); {approx}"
             f"{self.input_tokens:,} input tokens, at most {self.output_token_ceiling:,} output tokens"
         )
         if self.cost_ceiling is None:
             return text + f"; no price known for model '{self.model}'."
+        if self.cost_ceiling == 0:
+            return text + "; free (no price per token for this model)."
         return (
             f"{text}; cost {format_cost(self.input_cost, self.currency)} input + at most "
             f"{format_cost(self.output_cost_ceiling, self.currency)} output = at most "
