@@ -337,13 +337,6 @@ def _with_last(values: list, last: object) -> np.ndarray:
     return array
 
 
-def parse_result_file(data: bytes, *, task: TaskSpec, batch_id: str | None, file_label: str) -> ResultTable:
-    """Parse a whole output or error file into a new ResultTable."""
-    table = ResultTable(task)
-    table.parse(data, batch_id=batch_id, file_label=file_label)
-    return table
-
-
 def merge_results(
     rows: pd.DataFrame,
     table: ResultTable,
