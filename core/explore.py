@@ -26,7 +26,7 @@ SOURCE_COLUMN = "csv_file_name"
 REPORT_COLUMN = "pdf_file_name"
 NO_SCORE = "no score"
 TABLE_ROW_LIMIT = 1_000  # rows shown in the on-screen table; downloads hold every filtered row
-TOP_GROUPS = 25  # bars shown in the by-investor / by-report chart
+TOP_GROUPS = 15  # investors / reports in the by-group chart; more do not read at half the page width
 
 SCORE_COLUMNS: dict[str, str] = {  # score column -> task it belongs to
     **{c: INVESTMENT_ACTIVITY.name for c in INVESTMENT_ACTIVITY.score_columns},
@@ -131,6 +131,16 @@ def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
+FILTERS = ("tasks", "jobs", "sources", "reports", "investors", "statuses")
+
+
+def shown_filters(options: dict[str, list[str]]) -> list[str]:
+    """The filters (keys of :func:`filter_options`) worth showing, in order. The task and job
+    filters are left out when only one task / one job is loaded: they could not narrow
+    anything, and the loaded jobs are listed just above the filters."""
+    return [name for name in FILTERS if name not in ("tasks", "jobs") or len(options.get(name, [])) > 1]
+
+
 def present_score_columns(frame: pd.DataFrame) -> list[str]:
     """Score columns of the tasks present in the frame."""
     tasks = set(frame[TASK_COLUMN].unique()) if TASK_COLUMN in frame.columns else set()
@@ -184,7 +194,7 @@ def score_distribution(frame: pd.DataFrame) -> pd.DataFrame:
 def scores_by(frame: pd.DataFrame, by: str = INVESTOR_COLUMN, *, top: int = TOP_GROUPS) -> pd.DataFrame:
     """Per investor (or report): rows and, per score column, the rows scored 1 and their share
     among scored rows. Long format: ``group``, ``dimension``, ``rows``, ``scored``, ``ones``,
-    ``share``; the ``top`` groups with most rows."""
+    ``share``; the ``top`` groups with most rows, biggest first, dimensions in task order."""
     if by not in (INVESTOR_COLUMN, REPORT_COLUMN, SOURCE_COLUMN, JOB_COLUMN):
         raise CoreError(f"Cannot group results by '{by}'.")
     records = []
@@ -204,7 +214,19 @@ def scores_by(frame: pd.DataFrame, by: str = INVESTOR_COLUMN, *, top: int = TOP_
                 "ones": int(row["ones"]), "share": (row["ones"] / scored) if scored else 0.0,
             })
     out = pd.DataFrame(records, columns=["group", "dimension", "rows", "scored", "ones", "share"])
-    return out.sort_values(["dimension", "rows", "group"], ascending=[True, False, True], ignore_index=True)
+    rank = {name: i for i, name in enumerate(biggest)}
+    order = {score_label(c): i for i, c in enumerate(SCORE_COLUMNS)}
+    keys = pd.DataFrame({"g": out["group"].map(rank), "d": out["dimension"].map(order)})
+    return out.iloc[keys.sort_values(["g", "d"], kind="stable").index].reset_index(drop=True)
+
+
+def scores_by_note(frame: pd.DataFrame, by: str = INVESTOR_COLUMN, *, top: int = TOP_GROUPS) -> str | None:
+    """A note for the by-group chart when it leaves groups out, else ``None``."""
+    n = frame[by].replace("", "(unknown)").nunique() if by in frame.columns else 0
+    if n <= top:
+        return None
+    noun = {INVESTOR_COLUMN: "investors", REPORT_COLUMN: "reports", SOURCE_COLUMN: "source files"}.get(by, "groups")
+    return f"Showing the {top} of {n:,} {noun} with the most rows; filter to see the others."
 
 
 def combination_counts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -91,30 +91,33 @@ def batch_fraction(batch: BatchRecord) -> float:
     return min(1.0, (batch.completed + batch.failed) / total) if total else 0.0
 
 
+JOB_TABLE_COLUMNS = ["job", "task", "status", "created", "rows", "failed", "progress", "model"]
+_TASK_SHORT = {name: f"task {number}" for number, name in enumerate(TASKS, start=1)}
+
+
 def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
-    """One row per job, newest first, for a sortable table."""
+    """One row per job, newest first, for a sortable table that fits the page without a
+    sideways scroll: what tells jobs apart and shows their state. The rest (provider, parent
+    job, requests, batches) is in the selected job's section below the table.
+
+    ``task`` is short ("task 1", "task 1 re-run" for a job re-running another's gaps);
+    ``status`` adds "not collected" for a finished job whose results are still to fetch."""
     records = []
     for job in sorted(jobs, key=lambda j: j.created_at, reverse=True):
-        done, failed, total = job.progress()
+        _, failed, _ = job.progress()
+        task = _TASK_SHORT.get(job.task, job.task)
+        status = status_text(job.status)
         records.append({
             "job": job.id,
-            "task": TASKS[job.task].title if job.task in TASKS else job.task,
-            "status": status_text(job.status),
+            "task": f"{task} re-run" if job.retry_of else task,
+            "status": f"{status}, not collected" if needs_collecting(job) else status,
             "created": _parse_iso(job.created_at),
             "rows": job.n_rows,
-            "requests": total,
-            "answered": done,
             "failed": failed,
             "progress": round(100 * job_fraction(job), 1),
-            "batches": len(job.batches),
-            "collected": bool(job.collected_at),
-            "provider": job.provider,
             "model": job.model,
-            "parent job": job.parent_job_id or "",
         })
-    columns = ["job", "task", "status", "created", "rows", "requests", "answered", "failed", "progress", "batches",
-               "collected", "provider", "model", "parent job"]
-    return pd.DataFrame(records, columns=columns)
+    return pd.DataFrame(records, columns=JOB_TABLE_COLUMNS)
 
 
 def filter_jobs(jobs: Sequence[Job], *, tasks: Sequence[str] = (), statuses: Sequence[str] = ()) -> list[Job]:
@@ -319,7 +322,9 @@ def cost_line(job: Job) -> str:
     ceiling = estimate.get("cost_ceiling")
     text = f"estimate: {estimate.get('input_tokens', 0):,} input tokens"
     currency = estimate.get("currency", "USD")
-    if ceiling is not None:
+    if ceiling == 0:
+        text += ", free"
+    elif ceiling is not None:
         text += f", cost at most {format_cost(ceiling, currency)}"
     if job.usage:
         text += f"; actual: {job.usage['prompt_tokens']:,} input + {job.usage['completion_tokens']:,} output tokens"

@@ -65,17 +65,20 @@ def usable_sources(sources: Sequence[Source], checks: Sequence[FileCheck]) -> li
 
 NO_COUNT = "–"  # the count cells of a file that could not be read
 REPORT_COUNT_COLUMNS = ("rows read", "kept", "dropped")
+# The page shows an unusable file's reason in full in its own error box; a table cell would cut
+# a long reason off mid-sentence, so the row only points there.
+UNUSABLE_PROBLEM = "cannot be used (reason above)"
 
 
 def report_table(checks: Sequence[FileCheck]) -> pd.DataFrame:
     """The validation report, one row per file, ready to show: counts as text with thousands
-    separators, and a dash (never None/nan) for a file that could not be read, whose reason
-    is in the ``problem`` column."""
+    separators, and a dash (never None/nan) for a file that could not be read. Such a file's
+    ``problem`` cell only points to its full reason (:attr:`FileCheck.error`), shown apart."""
     records = []
     for check in checks:
         if check.table is None:
             records.append({"file": check.name, **dict.fromkeys(REPORT_COUNT_COLUMNS, NO_COUNT),
-                            "why dropped": "", "problem": check.error or "cannot be read"})
+                            "why dropped": "", "problem": UNUSABLE_PROBLEM})
             continue
         report = check.table.report
         reasons: dict[str, int] = {}
@@ -99,6 +102,21 @@ def preview(checks: Sequence[FileCheck], rows: int = PREVIEW_ROWS) -> pd.DataFra
             part.insert(0, "file", check.name)
             frames.append(part)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["file", "row", "paragraph_text"])
+
+
+def waiting_message(checks: Sequence[FileCheck], *, prompts_ok: bool = True) -> tuple[str, str]:
+    """What the estimate area says while there is nothing to estimate, as (kind, text) with
+    kind ``info`` or ``warning``. When files were chosen but none can be used, it says so
+    rather than asking for inputs the user has just given."""
+    if checks and not any(c.ok for c in checks):
+        if len(checks) == 1:
+            return "warning", ("The chosen file cannot be used (see above), so there is nothing to estimate. "
+                               "Fix it or choose another.")
+        return "warning", ("None of the chosen files can be used (see above), so there is nothing to estimate. "
+                           "Fix them or choose others.")
+    if not prompts_ok:
+        return "warning", "The prompt files above cannot be used, so there is nothing to estimate."
+    return "info", "Choose the inputs above; the number of requests, batches, tokens and the cost appear here."
 
 
 def default_input_files(settings: Settings, task_name: str) -> list[Path]:
@@ -168,12 +186,19 @@ class ParentChoice:
 
     @property
     def label(self) -> str:
-        date = self.job.created_at[:16].replace("T", " ")
+        """The picker's label: only what never changes for a job. A select box keeps showing
+        the old label of its selected option when that label changes (the counts appear or
+        change when the job is collected again), so the counts are in :attr:`summary`."""
+        return f"{self.job.id} · {self.job.created_at[:16].replace('T', ' ')}"
+
+    @property
+    def summary(self) -> str:
+        """Rows and the share scored 1, shown beside the picker."""
         if self.ones is None:
-            share = "score-1 share known after collecting"
-        else:
-            share = f"{self.ones:,} scored 1 ({self.ones / self.rows:.0%})" if self.rows else "no rows"
-        return f"{self.job.id} · {date} · {self.rows:,} rows · {share}"
+            return f"{self.rows:,} rows · share scored 1 known after collecting"
+        if not self.rows:
+            return "no rows"
+        return f"{self.rows:,} rows · {self.ones:,} scored 1 ({self.ones / self.rows:.0%})"
 
 
 def parent_choices(service: JobService) -> list[ParentChoice]:
@@ -181,7 +206,7 @@ def parent_choices(service: JobService) -> list[ParentChoice]:
     choices = []
     for job in sorted(service.completed_parent_jobs(), key=lambda j: j.created_at, reverse=True):
         ones: int | None = None
-        rows = job.n_requests
+        rows = job.n_rows  # rows, not requests: repeated paragraphs are sent once
         if job.collected_at and job.output_files and all(Path(p).is_file() for p in job.output_files):
             try:
                 results = read_results(Path(p) for p in job.output_files)

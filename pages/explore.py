@@ -19,6 +19,8 @@ from core.explore import (
     load_results,
     score_distribution,
     scores_by,
+    scores_by_note,
+    shown_filters,
     table_rows,
     task_title,
     to_csv_bytes,
@@ -77,16 +79,23 @@ else:
 
 # ----- filters -------------------------------------------------------------------------------
 options = filter_options(frame)
+FILTER_WIDGETS = {  # filter -> (label, widget key, format)
+    "tasks": ("Task", "explore_f_task", task_title),
+    "jobs": ("Job", "explore_f_job", str),
+    "sources": ("Source file", "explore_f_source", str),
+    "reports": ("Report (pdf_file_name)", "explore_f_report", str),
+    "investors": ("Investor", "explore_f_investor", str),
+    "statuses": ("Row status", "explore_f_status", str),
+}
+narrow_to: dict[str, list[str]] = {}
 with st.container(border=True):
     st.markdown("**Filters**")
-    r1 = st.columns(3)
-    f_tasks = r1[0].multiselect("Task", options["tasks"], format_func=task_title, key="explore_f_task")
-    f_jobs = r1[1].multiselect("Job", options["jobs"], key="explore_f_job")
-    f_sources = r1[2].multiselect("Source file", options["sources"], key="explore_f_source")
-    r2 = st.columns(3)
-    f_reports = r2[0].multiselect("Report (pdf_file_name)", options["reports"], key="explore_f_report")
-    f_investors = r2[1].multiselect("Investor", options["investors"], key="explore_f_investor")
-    f_statuses = r2[2].multiselect("Row status", options["statuses"], key="explore_f_status")
+    names = shown_filters(options)
+    per_row = len(names) if len(names) <= 4 else 3
+    for start in range(0, len(names), per_row):
+        for col, name in zip(st.columns(per_row), names[start:start + per_row]):
+            label, key, fmt = FILTER_WIDGETS[name]
+            narrow_to[name] = col.multiselect(label, options[name], format_func=fmt, key=key)
     score_filters = {}
     score_cols = options["score_columns"]
     if score_cols:
@@ -98,8 +107,7 @@ with st.container(border=True):
     text = st.text_input("Search paragraph and explanation", key="explore_f_text",
                          placeholder="e.g. mangrove, green bond")
 
-filters = Filters(tasks=f_tasks, jobs=f_jobs, sources=f_sources, reports=f_reports, investors=f_investors,
-                  statuses=f_statuses, scores=score_filters, text=text)
+filters = Filters(**narrow_to, scores=score_filters, text=text)
 shown = apply_filters(frame, filters)
 st.markdown(f"**{len(shown):,}** of {len(frame):,} rows match.")
 if shown.empty:
@@ -117,6 +125,8 @@ groups = scores_by(shown, by)
 if not groups.empty:
     c2.plotly_chart(charts.scores_by(groups, "investor" if by == INVESTOR_COLUMN else "report"),
                     key="explore_chart_by", width="stretch")
+    if note := scores_by_note(shown, by):
+        c2.caption(note)
 if (shown["task"] == ASSETIZATION_FEATURES.name).any():
     c3, c4 = st.columns(2)
     c3.plotly_chart(charts.combinations(combination_counts(shown)), key="explore_chart_combos", width="stretch")
@@ -126,15 +136,15 @@ if (shown["task"] == ASSETIZATION_FEATURES.name).any():
 st.markdown("**Paragraphs**")
 if len(shown) > TABLE_ROW_LIMIT:
     st.caption(f"Showing the first {TABLE_ROW_LIMIT:,} of {len(shown):,} rows; the downloads hold all of them.")
+with st.container(horizontal=True, key="explore_downloads"):  # side by side, whatever the page width
+    st.download_button("Download CSV", data=lambda: to_csv_bytes(shown), file_name="results_filtered.csv",
+                       mime="text/csv", key="explore_download_csv", icon=":material/download:", on_click="ignore")
+    st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown), file_name="results_filtered.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key="explore_download_xlsx", icon=":material/download:", on_click="ignore")
 st.dataframe(table_rows(shown), hide_index=True, key="explore_table",
              column_config={"paragraph_text": st.column_config.TextColumn("paragraph", width="large"),
                             "explanation": st.column_config.TextColumn("explanation", width="large"),
                             **{c: st.column_config.TextColumn(score_label(c)) for c in score_cols},
                             REPORT_COLUMN: "report", "status_reason": "reason", "job_id": "job",
                             "csv_file_name": "source file"})
-d1, d2 = st.columns(2)
-d1.download_button("Download CSV", data=lambda: to_csv_bytes(shown), file_name="results_filtered.csv",
-                   mime="text/csv", key="explore_download_csv", icon=":material/download:", on_click="ignore")
-d2.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown), file_name="results_filtered.xlsx",
-                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                   key="explore_download_xlsx", icon=":material/download:", on_click="ignore")

@@ -20,6 +20,7 @@ from core.submission import (
     save_prompt_copy,
     submit_once,
     usable_sources,
+    waiting_message,
 )
 from core.tasks import TASKS
 from pages._shared import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
@@ -79,8 +80,10 @@ else:
             by_id = {c.job.id: c for c in choices}
             if st.session_state.get("submit_parent") not in by_id:
                 st.session_state.pop("submit_parent", None)
-            parent_id = st.selectbox("Completed task-1 job (date · rows · share scored 1)", list(by_id),
-                                     format_func=lambda j: by_id[j].label, key="submit_parent")
+            pick, about = st.columns([3, 2], vertical_alignment="bottom")
+            parent_id = pick.selectbox("Completed task-1 job", list(by_id),
+                                       format_func=lambda j: by_id[j].label, key="submit_parent")
+            about.markdown(by_id[parent_id].summary)
 
 checks = check_inputs(sources) if sources else []
 if checks:
@@ -95,8 +98,6 @@ if checks:
     if sources:
         with st.expander("Preview (first rows of each file)", expanded=False):
             st.dataframe(preview(checks), hide_index=True, key="submit_preview")
-    else:
-        st.warning("None of the files can be used; fix them and upload again.")
 
 # ----- prompts ---------------------------------------------------------------------------------
 st.subheader("Prompts")
@@ -175,7 +176,8 @@ if ready:
                                    dedupe=dedupe)
             st.session_state[PREP] = (fp, prep)
 else:
-    st.info("Choose the inputs above; the number of requests, batches, tokens and the cost appear here.")
+    kind, text = waiting_message(checks, prompts_ok=prompts is not None)
+    (st.warning if kind == "warning" else st.info)(text)
 
 if prep is not None:
     est = prep.estimate

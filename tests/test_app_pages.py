@@ -18,9 +18,11 @@ from conftest import SAMPLES
 from core.jobs import JobService
 from core.local import stop_running
 from core.models import BatchRecord, Job
+from core.monitoring import JOB_TABLE_COLUMNS
 from core.prompts import DEFAULT_PROMPT_DIR
 from core.registry import Registry
 from core.settings import load_settings
+from core.submission import UNUSABLE_PROBLEM
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -86,6 +88,7 @@ def test_every_page_renders(page: str, populated: bool) -> None:
         assert expected in infos
     elif page == "pages/monitor.py":
         assert len(at.get("progress")) >= 2 and at.get("progress")[0].value == 100
+        assert list(frame_with(at, "progress").columns) == JOB_TABLE_COLUMNS  # fits the page at 1400 px
     elif page == "pages/explore.py":
         assert any("rows match" in m for m in texts(at.markdown))
         assert len(at.get("plotly_chart")) >= 2
@@ -133,6 +136,8 @@ def test_upload_submit_once_monitor_explore(isolated_data_dir: Path) -> None:
     at.switch_page("pages/explore.py").run()
     assert at.multiselect(key="explore_jobs").value == [job_id]
     assert f"**{n_rows:,}** of {n_rows:,} rows match." in texts(at.markdown)
+    filters = {m.key for m in at.multiselect}  # one job of one task: nothing to pick there
+    assert "explore_f_investor" in filters and not filters & {"explore_f_task", "explore_f_job"}
     at.multiselect(key="explore_f_investor").set_value(["NordicPension"]).run()
     nordic = frame_with(at, "paragraph_text")
     assert len(nordic) and set(nordic["investor"]) == {"NordicPension"}
@@ -157,7 +162,7 @@ def test_task2_from_monitor_then_explore_combinations() -> None:
     assert at.title[0].value == TITLES["pages/submit.py"]
     assert at.selectbox(key="submit_task").value == TASK2
     assert at.selectbox(key="submit_parent").value == job1.id
-    assert "scored 1" in at.selectbox(key="submit_parent").format_func(job1.id)
+    assert any("scored 1 (" in m for m in texts(at.markdown))  # beside the picker, not in its label
     at.button(key="submit_button").click().run()
     assert not at.error, texts(at.error)
     job2 = next(j for j in service.list_jobs() if j.task == TASK2)
@@ -169,6 +174,30 @@ def test_task2_from_monitor_then_explore_combinations() -> None:
     assert at.multiselect(key="explore_jobs").value == [job2.id]
     keys = {c.key for c in at.get("plotly_chart")} if hasattr(at.get("plotly_chart")[0], "key") else set()
     assert len(at.get("plotly_chart")) == 4, keys
+    at.multiselect(key="explore_jobs").set_value([job2.id, job1.id]).run()
+    assert {"explore_f_task", "explore_f_job"} <= {m.key for m in at.multiselect}
+    at.multiselect(key="explore_f_task").set_value([TASK1]).run()
+    assert set(frame_with(at, "paragraph_text")["job_id"]) == {job1.id}
+
+
+def test_parent_picker_label_stays_when_the_job_is_collected() -> None:
+    """A select box keeps the label it drew for its selected option when that label changes,
+    so the picker shows what never changes and the counts, which appear on collecting, go
+    beside it."""
+    service = JobService(settings=load_settings())
+    job1 = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job1.id], poll_interval=0.1, timeout=60)
+    at = open_page()
+    at.selectbox(key="submit_task").set_value(TASK2).run()
+    picker = at.selectbox(key="submit_parent")
+    assert picker.value == job1.id
+    before = picker.format_func(job1.id)
+    assert any("known after collecting" in m for m in texts(at.markdown))
+    service.collect(job1.id)
+    at.run()
+    assert at.selectbox(key="submit_parent").format_func(job1.id) == before
+    assert any("scored 1 (" in m for m in texts(at.markdown))
+    assert not any("known after collecting" in m for m in texts(at.markdown))
 
 
 def test_folder_inputs_and_bad_upload() -> None:
@@ -188,8 +217,26 @@ def test_folder_inputs_and_bad_upload() -> None:
     assert list(report["file"]) == ["report.csv", "ok.csv"] and report.loc[1, "dropped"] == "1"
     # the unreadable file has no counts: dashes, not "None"; the reason is in its own column
     assert list(report.loc[0, ["rows read", "kept", "dropped"]]) == ["–", "–", "–"]
-    assert "PDF" in report.loc[0, "problem"]
+    assert report.loc[0, "problem"] == UNUSABLE_PROBLEM  # the full reason is the error above, not cut off here
     assert at.metric[0].value == "1"
+    assert not at.warning  # one file can be used: no "cannot be used" summary
+
+
+def test_no_usable_file_says_so_once() -> None:
+    """The estimate area says that none of the chosen files can be used, instead of asking for
+    inputs; beside each file's own error there is no second summary that says otherwise."""
+    at = open_page()
+    at.file_uploader(key="submit_upload").set_value([
+        ("report.csv", b"%PDF-1.7 not a table", "text/csv"),
+        ("notes.csv", b"title,body\nx,y\n", "text/csv"),
+    ]).run()
+    assert not at.exception
+    assert len(at.error) == 2
+    warnings, infos = texts(at.warning), texts(at.info)
+    assert len(warnings) == 1 and warnings[0].startswith("None of the chosen files can be used")
+    assert not any("Choose the inputs" in i for i in infos)
+    assert not at.metric and at.button(key="submit_button").disabled
+    assert set(frame_with(at, "rows read")["problem"]) == {UNUSABLE_PROBLEM}
 
 
 def test_prompt_copy_is_saved_as_new_files(isolated_data_dir: Path) -> None:

@@ -23,6 +23,8 @@ from core.explore import (
     load_results,
     score_distribution,
     scores_by,
+    scores_by_note,
+    shown_filters,
     table_rows,
     to_csv_bytes,
     to_xlsx_bytes,
@@ -109,6 +111,31 @@ def test_aggregates(both_tasks) -> None:
     assert list(shares["dimension"]) == ["Intrinsic value", "Cash flow", "Ownership / control"]
     with pytest.raises(CoreError):
         scores_by(frame, "paragraph_text")
+
+
+def test_task_and_job_filters_only_when_they_can_narrow(both_tasks) -> None:
+    frame, jobs = both_tasks
+    assert shown_filters(filter_options(frame)) == ["tasks", "jobs", "sources", "reports", "investors", "statuses"]
+    one = frame[frame["job_id"] == jobs[0].id]
+    assert shown_filters(filter_options(one)) == ["sources", "reports", "investors", "statuses"]
+
+
+def test_scores_by_biggest_groups_first_with_a_note_when_some_are_left_out() -> None:
+    rows = {"Small": 2, "Tiny": 1, "Big": 9, "Mid": 4}
+    investors = [name for name, k in rows.items() for _ in range(k)]
+    frame = pd.DataFrame({"task": TASK1, "investor": investors, "pdf_file_name": "",
+                          "score": pd.array([1] * len(investors), dtype="Int64")})
+    for c in ("intrinsic_value_score", "cash_flow_score", "ownership_control_score"):
+        frame[c] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    frame.loc[frame["investor"] == "Big", "task"] = TASK2
+    frame.loc[frame["investor"] == "Big", ["intrinsic_value_score", "cash_flow_score", "ownership_control_score"]] = 1
+    by = scores_by(frame, "investor", top=3)
+    assert list(dict.fromkeys(by["group"])) == ["Big", "Mid", "Small"]  # most rows first; Tiny left out
+    big = by[by["group"] == "Big"]
+    assert list(big["dimension"]) == ["Intrinsic value", "Cash flow", "Ownership / control"]  # task order
+    assert scores_by_note(frame, "investor", top=3) == (
+        "Showing the 3 of 4 investors with the most rows; filter to see the others.")
+    assert scores_by_note(frame, "investor", top=4) is None
 
 
 def test_exports_and_table(both_tasks) -> None:

@@ -18,6 +18,7 @@ from core.monitoring import (
     job_errors,
     job_fraction,
     job_label,
+    JOB_TABLE_COLUMNS,
     job_table,
     needs_collecting,
     plain_error,
@@ -124,6 +125,25 @@ def test_tables_and_labels_read_as_words() -> None:
     assert format_time("2026-11-25T11:01:02+01:00") == "2026-11-25 10:01 UTC"
     assert format_time(None) == "" and format_time("") == ""
     assert running.status != done.status and job_label(running) == job_label(done) == "job_1 · Investment activity (task 1)"
+
+
+def test_job_table_fits_the_page_and_keeps_what_picks_a_job() -> None:
+    """Eight columns fit the page at 1400 px without a sideways scroll; the rest (provider,
+    parent job, requests, batches) is in the job's own section."""
+    running = make_job(batch(status="in_progress", total=50, completed=20, failed=5))
+    uncollected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    uncollected.id = "job_2"
+    collected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    collected.id, collected.collected_at, collected.retry_of = "job_3", "2026-11-25T11:00:00+00:00", "job_2"
+    collected.created_at = "2026-11-25T11:00:00+00:00"
+    table = job_table([running, uncollected, collected]).set_index("job")
+    assert list(job_table([running]).columns) == JOB_TABLE_COLUMNS and len(JOB_TABLE_COLUMNS) <= 8
+    assert table.loc["job_1", "status"] == "running" and table.loc["job_1", "failed"] == 5
+    assert table.loc["job_2", "status"] == "completed, not collected"
+    assert table.loc["job_3", "status"] == "completed"
+    assert table.loc["job_1", "task"] == "task 1" and table.loc["job_3", "task"] == "task 1 re-run"
+    assert table.loc["job_1", "model"] == "m" and table.loc["job_1", "rows"] == 100
+    assert next(iter(table.index)) == "job_3"  # newest first
 
 
 @pytest.mark.parametrize("amount, text", [

@@ -11,6 +11,7 @@ from core.errors import PromptError
 from core.jobs import JobService
 from core.prompts import DEFAULT_PROMPT_DIR
 from core.submission import (
+    UNUSABLE_PROBLEM,
     check_inputs,
     default_input_files,
     fingerprint,
@@ -20,6 +21,7 @@ from core.submission import (
     report_table,
     save_prompt_copy,
     usable_sources,
+    waiting_message,
 )
 
 TASK1 = "investment_activity_classification"
@@ -41,14 +43,16 @@ def test_checks_report_each_file() -> None:
 
 
 def test_report_table_unreadable_file_shows_a_dash_not_none() -> None:
-    """A file that cannot be read has no counts: the cells say so with a dash (never None/nan)
-    and the reason is in the problem column."""
+    """A file that cannot be read has no counts: the cells say so with a dash (never None/nan),
+    and the problem cell points to the full reason (shown above the table) instead of
+    repeating it cut off."""
     big = "pdf_file_name,paragraph_text\n" + "".join(f"FfBF_X_R.pdf,paragraph {i}\n" for i in range(1200))
     checks = check_inputs([("bad.csv", b"title,body\nx,y\n"), ("big.csv", big.encode())])
     table = report_table(checks)
     bad, good = table.iloc[0], table.iloc[1]
     assert [bad["rows read"], bad["kept"], bad["dropped"]] == ["–", "–", "–"]
-    assert "paragraph_text" in bad["problem"] and bad["why dropped"] == ""
+    assert bad["problem"] == UNUSABLE_PROBLEM and bad["why dropped"] == ""
+    assert "paragraph_text" in checks[0].error  # the full reason, for the message above the table
     assert [good["rows read"], good["kept"], good["dropped"]] == ["1,200", "1,200", "0"]
     assert not table.isna().any().any()
     shown = {str(v) for v in table.to_numpy().ravel()}
@@ -78,11 +82,28 @@ def test_parent_choices_show_share(service: JobService) -> None:
     job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
     service.wait([job.id], poll_interval=0.05, timeout=60)
     [uncollected] = parent_choices(service)
-    assert uncollected.ones is None and "after collecting" in uncollected.label
+    assert uncollected.ones is None and "after collecting" in uncollected.summary
     service.collect(job.id)
     [choice] = parent_choices(service)
-    assert choice.rows == job.n_requests and 0 < choice.ones < choice.rows
-    assert f"{choice.rows:,} rows" in choice.label and "%" in choice.label
+    assert choice.rows == job.n_rows and 0 < choice.ones < choice.rows
+    assert f"{choice.rows:,} rows" in choice.summary and "%" in choice.summary
+    # The picker keeps the label it first drew for a selected option, so the label must not
+    # change when the counts do: the counts live in the summary beside it.
+    assert choice.label == uncollected.label and job.id in choice.label
+    assert "scored" not in choice.label and "rows" not in choice.label
+
+
+def test_waiting_message_says_why_nothing_is_estimated() -> None:
+    bad = check_inputs([("a.csv", b"title,body\nx,y\n"), ("b.csv", b"%PDF-1.7 binary")])
+    kind, text = waiting_message(bad)
+    assert kind == "warning" and text.startswith("None of the chosen files can be used")
+    assert "Choose the inputs" not in text
+    kind, text = waiting_message(bad[:1])
+    assert kind == "warning" and text.startswith("The chosen file cannot be used")
+    assert waiting_message([])[0] == "info" and "Choose the inputs above" in waiting_message([])[1]
+    good = check_inputs([("c.csv", b"pdf_file_name,paragraph_text\nFfBF_X_R.pdf,hello\n")])
+    assert waiting_message(good + bad, prompts_ok=False) == waiting_message(good, prompts_ok=False)
+    assert "prompt files" in waiting_message(good, prompts_ok=False)[1]
 
 
 def test_fingerprint_is_stable_and_sensitive(tmp_path: Path) -> None:
