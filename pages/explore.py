@@ -145,6 +145,6 @@ with st.container(horizontal=True, key="explore_downloads"):  # side by side, wh
 st.dataframe(table_rows(shown), hide_index=True, key="explore_table",
              column_config={"paragraph_text": st.column_config.TextColumn("paragraph", width="large"),
                             "explanation": st.column_config.TextColumn("explanation", width="large"),
-                            **{c: st.column_config.TextColumn(score_label(c)) for c in score_cols},
+                            **{c: st.column_config.TextColumn(score_label(c), width=135) for c in score_cols},
                             REPORT_COLUMN: "report", "status_reason": "reason", "job_id": "job",
                             "csv_file_name": "source file"})
