@@ -225,7 +225,7 @@ class JobService:
         task2 = "assetization_features_scoring"
         if parent.task != INVESTMENT_ACTIVITY.name:
             raise TaskError(
-                f"Job {parent.id} is a {parent.task} job; {task2} needs a {INVESTMENT_ACTIVITY.name} job."
+                f"Job {parent.id} is a {parent.task} job; {task2} needs a task-1 ({INVESTMENT_ACTIVITY.name}) job."
             )
         if parent.retry_of:
             parent = self.get(parent.retry_of)

@@ -183,7 +183,7 @@ def test_chained_task_refusals(service: JobService) -> None:
     finish(service, job.id)
     job2 = service.submit(service.prepare(TASK2, parent=job.id))
     finish(service, job2.id)
-    with pytest.raises(TaskError, match="needs a investment_activity_classification job"):
+    with pytest.raises(TaskError, match="needs a task-1 \\(investment_activity_classification\\) job"):
         service.prepare(TASK2, parent=job2.id)
     with pytest.raises(TaskError, match="not on input files"):
         service.prepare(TASK2, parent=job.id, inputs=sample_files())
