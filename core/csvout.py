@@ -52,19 +52,19 @@ def csv_bytes(frame: pd.DataFrame, *, excel_bom: bool = False) -> bytes:
 
 
 def _write(frame: pd.DataFrame, table: pa.Table | None, positions: np.ndarray | None, sink: BinaryIO) -> None:
-    start = sink.tell()
-    try:
-        if table is None:
-            raise pa.ArrowNotImplementedError("not convertible")
-        chosen = table if positions is None else table.take(pa.array(positions, type=pa.int64()))
-        pa_csv.write_csv(chosen, sink, write_options=_OPTIONS)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        sink.seek(start)
-        sink.truncate()
-        part = frame if positions is None else frame.iloc[positions]
-        # quote all text, as Arrow does, so a lone carriage return cannot split a row
-        text = part.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        sink.write(text.encode("utf-8"))
+    if table is not None:
+        start = sink.tell()
+        try:
+            chosen = table if positions is None else table.take(pa.array(positions, type=pa.int64()))
+            pa_csv.write_csv(chosen, sink, write_options=_OPTIONS)
+            return
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # a type Arrow cannot write
+            sink.seek(start)
+            sink.truncate()
+    part = frame if positions is None else frame.iloc[positions]
+    # quote all text, as Arrow does, so a lone carriage return cannot split a row
+    text = part.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    sink.write(text.encode("utf-8"))
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table | None:

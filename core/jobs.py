@@ -556,9 +556,9 @@ class JobService:
                     raise CoreError(f"Job {job.id}: the {kind} file of batch {batch.batch_id} is damaged: {exc}") from None
         rows = self.rows(job)
         requests = rows[rows["custom_id"] == rows["request_id"]]
-        for result in fallback_results(requests, table.best_positions(), job.batches):
-            table.add(result)
         positions = table.best_positions()
+        for result in fallback_results(requests, positions, job.batches):  # ids no file reported
+            positions[result.custom_id] = table.add(result)
         frame = merge_results(rows, table, key="request_id", positions=positions)
         frame["answered_by"] = job.id
         # tokens per request, not per fanned-out row

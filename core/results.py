@@ -122,7 +122,8 @@ def _checked_answer(checks: _FastCheck, content: object) -> dict | None:
 
 _ABSENT = object()
 _DIVERTED = frozenset({"content_filter", "length"})
-_ANSWERABLE = (KeyError, IndexError, TypeError)  # what a line of another shape raises on the happy path
+_OTHER_SHAPE = (KeyError, IndexError, TypeError)  # what a line of another shape raises on the happy path
+
 
 def _fast_success(line: dict, checks: _FastCheck) -> tuple[str, str, int, int, tuple] | None:
     """(custom_id, model, prompt tokens, completion tokens, answer values) of a line that
@@ -145,7 +146,7 @@ def _fast_success(line: dict, checks: _FastCheck) -> tuple[str, str, int, int, t
         if message.get("refusal") or choice.get("finish_reason") in _DIVERTED:
             return None
         model = body.get("model") or ""
-    except _ANSWERABLE:
+    except _OTHER_SHAPE:
         return None
     if type(prompt_tokens) is not int or type(completion_tokens) is not int or type(model) is not str:
         return None
@@ -237,13 +238,15 @@ class ResultTable:
     def __len__(self) -> int:
         return len(self._answers)
 
-    def add(self, result: RowResult) -> None:
-        """Record one outcome (a line, or a row's fate when no file mentions it)."""
+    def add(self, result: RowResult) -> int:
+        """Record one outcome (a line, or a row's fate when no file mentions it); returns its
+        position."""
         values = (result.custom_id, result.status, result.reason, result.model or "", result.batch_id or "",
                   result.prompt_tokens, result.completion_tokens)
         for column, value in zip(self._columns.values(), values):
             column.append(value)
         self._answers.append(None if result.answer is None else tuple(result.answer.get(f) for f in self._fields))
+        return len(self._answers) - 1
 
     def __getitem__(self, position: int) -> RowResult:
         cid, status, reason, model, batch_id, prompt, completion = (c[position] for c in self._columns.values())

@@ -163,9 +163,10 @@ def main() -> None:
             table.parse(out_data, batch_id=BATCH_ID, file_label="output.jsonl")
             table.parse(err_data, batch_id=BATCH_ID, file_label="errors.jsonl")
             requests = rows[rows["custom_id"] == rows["request_id"]]
-            for result in fallback_results(requests, table.best_positions(), batches):
-                table.add(result)
-            frame = merge_results(rows, table, key="request_id")
+            positions = table.best_positions()
+            for result in fallback_results(requests, positions, batches):
+                positions[result.custom_id] = table.add(result)
+            frame = merge_results(rows, table, key="request_id", positions=positions)
             frame["answered_by"] = "job_bench"
             paths = write_results(frame, task=task, output_dir=base / f"product{next(counter)}")
             return frame, paths
