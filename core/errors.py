@@ -55,3 +55,8 @@ class AuthenticationFailed(ProviderError):
 
 class NotReady(CoreError):
     """The job is not in a state that allows the requested action yet."""
+
+
+class StorageError(CoreError):
+    """A file could not be written (a full disk, a name too long, no permission); what was
+    there before is left intact."""

@@ -1,4 +1,5 @@
-"""The service layer: prepare, submit, refresh, wait, cancel, collect, retry and reconcile.
+"""The service layer: prepare, submit, refresh, wait, cancel and retry; collecting and
+reconciling live in their own modules and are reached through the same service.
 
 Used by the command line and the dashboard alike. Intent is recorded in the registry before
 any paid call; each refresh cycle writes the registry once.
@@ -8,15 +9,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import orjson
 import pandas as pd
 
-from core.client import ACTIVE_STATUSES, BatchClient, make_client
+from core.client import BatchClient, make_client
 from core.csvout import write_csv
 from core.errors import (
     CoreError,
@@ -28,55 +28,19 @@ from core.errors import (
     TransientProviderError,
 )
 from core.inputs import read_inputs
+from core.jobs import collect as collecting
+from core.jobs import reconcile as reconciling
+from core.jobs.common import ROW_FILE, SNAPSHOT_FILE, APP_TAG, attempt_ids, is_live, output_may_lag, utc_now
 from core.models import BatchRecord, Job, SourceRecord
 from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
 from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
-from core.results import (
-    MalformedResultFile,
-    ResultTable,
-    fallback_results,
-    merge_results,
-    overlay_retry,
-    status_counts,
-    write_results,
-)
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
 ClientFactory = Callable[[ProviderName], BatchClient]
-ROW_FILE = "rows.csv"
-SNAPSHOT_FILE = "job.json"
-APP_TAG = "biodiversityasset"
-LIVE_STATES = ACTIVE_STATUSES | {"queued"}
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Collection:
-    """What collecting a job produced."""
-
-    job: Job
-    frame: pd.DataFrame
-    counts: dict[str, int]
-    output_files: list[Path]
-    raw_files: list[Path]
-
-
-@dataclass
-class ReconcileReport:
-    """What ``reconcile`` found by comparing the provider's batch list with the registry."""
-
-    adopted: list[str] = field(default_factory=list)  # "job/key: batch_id" now recorded
-    restored_jobs: list[str] = field(default_factory=list)  # rebuilt from their job folder
-    unknown_at_provider: list[str] = field(default_factory=list)  # recorded, but the provider lists it no more
-    orphans: list[str] = field(default_factory=list)  # ours at the provider, no local files to rebuild from
-    problems: list[str] = field(default_factory=list)
 
 
 class JobService:
@@ -319,7 +283,7 @@ class JobService:
         known = {info.metadata.get("batch_key"): info for info in client.iter_batches()
                  if info.metadata.get("job_id") == job.id}
         for batch in job.batches:
-            if batch.is_unsent and batch.key in known and known[batch.key].batch_id not in _attempt_ids(batch):
+            if batch.is_unsent and batch.key in known and known[batch.key].batch_id not in attempt_ids(batch):
                 batch.apply(known[batch.key], checked_at=self._now())
             elif batch.status == "submit_failed":
                 batch.status = "pending"
@@ -382,13 +346,13 @@ class JobService:
         wanted = None if job_ids is None else list(dict.fromkeys(self.get(j).id for j in job_ids))
         # Only jobs with something under way are parsed: with 10,000 finished jobs stored,
         # a cycle must not rebuild them all.
-        live = [Job.from_record(r) for r in self.registry.list_jobs(where=_is_live)]
+        live = [Job.from_record(r) for r in self.registry.list_jobs(where=is_live)]
         jobs = [j for j in live if wanted is None or j.id in wanted]
         now = self._now()
         changed: set[str] = set()
         for job in jobs:
             for batch in job.batches:
-                if not batch.batch_id or not (batch.is_active or _output_may_lag(batch)):
+                if not batch.batch_id or not (batch.is_active or output_may_lag(batch)):
                     continue
                 try:
                     info = self._call(job.provider, lambda c, b=batch: c.retrieve(b.batch_id))
@@ -483,41 +447,15 @@ class JobService:
             raise ProviderError(f"Job {job.id}: some batches could not be cancelled: " + "; ".join(problems))
         return job
 
-    # ----- collecting ----------------------------------------------------------------------
-    def collect(self, job_or_batch_id: str, *, output_dir: Path | None = None) -> Collection:
-        """Download output and error files, give every row one status, write the result CSVs.
+    # ----- collecting and reconciling (core.jobs.collect, core.jobs.reconcile) ------------------
+    def collect(self, job_or_batch_id: str, *, output_dir: Path | str | None = None) -> collecting.Collection:
+        """Download output and error files, give every row one status, write the result CSVs
+        (see :func:`core.jobs.collect.collect`)."""
+        return collecting.collect(self, job_or_batch_id, output_dir=output_dir)
 
-        For an original job, the answers of its finished retries are laid over its own: each
-        row shows the newest successful answer and the job that produced it. Idempotent: raw
-        files already downloaded are reused and outputs are rewritten whole."""
-        job = self.get(job_or_batch_id)
-        frame, raw_files, usage = self._own_results(job)
-        if job.retry_of is None:
-            for retry in self.retries_of(job):
-                if retry.is_finished:
-                    retry_frame = self._collect_alone(retry)
-                    frame = overlay_retry(frame, retry_frame, retry_job_id=retry.id)
-        task = get_task(job.task)
-        out_dir = Path(output_dir) if output_dir else Path(job.output_dir)
-        output_files = write_results(frame, task=task, output_dir=out_dir)
-        outputs = [p for p in raw_files if p.name.endswith("_output.jsonl")]
-        _atomic_write(out_dir / "batch_results.jsonl", b"".join(p.read_bytes() for p in outputs))
-        counts = status_counts(frame)
-        job.collected_at = self._now()
-        job.result_counts = counts
-        job.output_files = [str(p) for p in output_files]
-        job.output_dir = str(out_dir)
-        job.usage = usage
-        self._update(job, "collected_at", "result_counts", "output_files", "output_dir", "usage", "batches")
-        return Collection(job=job, frame=frame, counts=counts, output_files=output_files, raw_files=raw_files)
-
-    def _collect_alone(self, job: Job) -> pd.DataFrame:
-        frame, raw_files, usage = self._own_results(job)
-        output_files = write_results(frame, task=get_task(job.task), output_dir=Path(job.output_dir))
-        job.collected_at, job.result_counts, job.usage = self._now(), status_counts(frame), usage
-        job.output_files = [str(p) for p in output_files]
-        self._update(job, "collected_at", "result_counts", "output_files", "usage", "batches")
-        return frame
+    def reconcile(self, providers: Sequence[ProviderName] | None = None) -> reconciling.ReconcileReport:
+        """Compare the provider's batch list with the registry (see :func:`core.jobs.reconcile.reconcile`)."""
+        return reconciling.reconcile(self, providers)
 
     def _update(self, job: Job, *fields: str) -> None:
         """Write only some fields, so a concurrent refresh of other fields is not undone."""
@@ -526,45 +464,6 @@ class JobService:
             fresh = job.to_record()
             record.update({name: fresh[name] for name in fields})
             tx.put_job(record)
-
-    def _own_results(self, job: Job) -> tuple[pd.DataFrame, list[Path], dict]:
-        """This job's rows with their statuses, from its own batches' files."""
-        if not job.is_finished:
-            pending = ", ".join(f"{b.key} {b.status}" for b in job.batches if not b.is_terminal)
-            raise NotReady(f"Job {job.id} is not finished yet ({pending}). Check again later or use --wait.")
-        task = get_task(job.task)
-        raw_dir = Path(job.job_dir) / "raw"
-        raw_dir.mkdir(parents=True, exist_ok=True)
-        table = ResultTable(task)
-        raw_files: list[Path] = []
-        for batch in job.batches:
-            if batch.batch_id and _output_may_lag(batch):
-                batch.apply(self._call(job.provider, lambda c, b=batch: c.retrieve(b.batch_id)), checked_at=self._now())
-                if _output_may_lag(batch):
-                    raise NotReady(f"Batch {batch.batch_id} is completed but its output file is not published "
-                                   "yet; try again in a minute.")
-            for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
-                if not file_id:
-                    continue
-                path = raw_dir / f"{batch.batch_id}_{kind}.jsonl"
-                if not path.exists():
-                    _atomic_write(path, self._call(job.provider, lambda c, f=file_id: c.download(f)))
-                raw_files.append(path)
-                try:
-                    table.parse(path.read_bytes(), batch_id=batch.batch_id, file_label=str(path))
-                except MalformedResultFile as exc:
-                    raise CoreError(f"Job {job.id}: the {kind} file of batch {batch.batch_id} is damaged: {exc}") from None
-        rows = self.rows(job)
-        requests = rows[rows["custom_id"] == rows["request_id"]]
-        positions = table.best_positions()
-        for result in fallback_results(requests, positions, job.batches):  # ids no file reported
-            positions[result.custom_id] = table.add(result)
-        frame = merge_results(rows, table, key="request_id", positions=positions)
-        frame["answered_by"] = job.id
-        # tokens per request, not per fanned-out row
-        tokens = table.usage(positions[c] for c in requests["custom_id"].tolist() if c in positions)
-        usage = _usage(*tokens, job.model, self.settings.data_dir)
-        return frame, raw_files, usage
 
     # ----- retry -----------------------------------------------------------------------------
     def retry(self, job_or_batch_id: str, *, model: str | None = None, max_tokens: int | None = None,
@@ -595,91 +494,3 @@ class JobService:
             retry_of=original.id,
         )
         return self.submit(prep, created_by=created_by)
-
-    # ----- reconcile -------------------------------------------------------------------------
-    def reconcile(self, providers: Sequence[ProviderName] | None = None) -> ReconcileReport:
-        """Compare the provider's batch list with the registry: adopt our batches the registry
-        misses (a crash between create and record, or a lost registry: the job is rebuilt from
-        its folder), and flag recorded batches the provider no longer lists."""
-        report = ReconcileReport()
-        jobs = {j.id: j for j in self.list_jobs()}
-        chosen = providers or sorted({j.provider for j in jobs.values()} | {self.settings.provider})
-        touched: dict[str, Job] = {}
-        for provider in chosen:
-            try:
-                listed = list(self._call(provider, lambda c: list(c.iter_batches())))
-            except CoreError as exc:
-                report.problems.append(f"{provider}: {exc}")
-                continue
-            seen = {info.batch_id for info in listed}
-            for info in sorted(listed, key=lambda i: i.created_at or 0):
-                job_id, key = info.metadata.get("job_id"), info.metadata.get("batch_key")
-                if info.metadata.get("app") != APP_TAG or not job_id or not key:
-                    continue
-                job = touched.get(job_id) or jobs.get(job_id)
-                if job is None:
-                    job = self._restore(job_id)
-                    if job is None:
-                        report.orphans.append(f"{info.batch_id} (job {job_id}, {info.status}): no job folder to rebuild from")
-                        continue
-                    report.restored_jobs.append(job_id)
-                    jobs[job_id] = job
-                batch = next((b for b in job.batches if b.key == key), None)
-                if batch is None or info.batch_id in _attempt_ids(batch):
-                    continue
-                if batch.batch_id != info.batch_id:
-                    if batch.batch_id is None or job_id in report.restored_jobs:
-                        report.adopted.append(f"{job_id}/{key}: {info.batch_id}")
-                        batch.apply(info, checked_at=self._now())
-                        touched[job_id] = job
-                    continue
-                batch.apply(info, checked_at=self._now())
-                touched[job_id] = job
-            for job in jobs.values():
-                if job.provider != provider:
-                    continue
-                for batch in job.batches:
-                    if batch.batch_id and batch.batch_id not in seen:
-                        batch.last_error = "the provider no longer lists this batch"
-                        report.unknown_at_provider.append(f"{job.id}/{batch.key}: {batch.batch_id}")
-                        touched[job.id] = job
-        if touched:
-            self._save(*touched.values())
-        return report
-
-    def _restore(self, job_id: str) -> Job | None:
-        snapshot = self.settings.jobs_dir / job_id / SNAPSHOT_FILE
-        if not snapshot.is_file():
-            return None
-        return Job.from_record(orjson.loads(snapshot.read_bytes()))
-
-
-def _attempt_ids(batch: BatchRecord) -> set[str]:
-    return {a.get("batch_id") for a in batch.attempts if a.get("batch_id")}
-
-
-def _output_may_lag(batch: BatchRecord) -> bool:
-    """OpenAI can report ``completed`` a moment before it publishes the output file id."""
-    return batch.status == "completed" and batch.completed > 0 and not batch.output_file_id
-
-
-def _is_live(record: dict) -> bool:
-    """A registry record with a batch to check or to send (tested on the raw dict, cheaply)."""
-    return any(
-        b.get("status") in LIVE_STATES
-        or (b.get("status") == "completed" and b.get("completed") and not b.get("output_file_id"))
-        for b in record.get("batches", ())
-    )
-
-
-def _usage(prompt: int, completion: int, model: str, data_dir: Path) -> dict:
-    price = load_price_table(data_dir).price_for(model)
-    cost = None if price is None else prompt * price.input_per_million / 1e6 + completion * price.output_per_million / 1e6
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "cost": cost}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)

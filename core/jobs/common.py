@@ -1,0 +1,50 @@
+"""Names and small helpers shared by the service, collecting and reconciling."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.client import ACTIVE_STATUSES
+from core.models import BatchRecord
+from core.pricing import load_price_table
+
+ROW_FILE = "rows.csv"
+SNAPSHOT_FILE = "job.json"
+APP_TAG = "biodiversityasset"
+LIVE_STATES = ACTIVE_STATUSES | {"queued"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def attempt_ids(batch: BatchRecord) -> set[str]:
+    """Provider ids of earlier attempts at sending this batch's file."""
+    return {a.get("batch_id") for a in batch.attempts if a.get("batch_id")}
+
+
+def output_may_lag(batch: BatchRecord) -> bool:
+    """OpenAI can report ``completed`` a moment before it publishes the output file id."""
+    return batch.status == "completed" and batch.completed > 0 and not batch.output_file_id
+
+
+def is_live(record: dict) -> bool:
+    """A registry record with a batch to check or to send (tested on the raw dict, cheaply)."""
+    batches = record.get("batches")
+    if not isinstance(batches, list):
+        return False
+    return any(
+        isinstance(b, dict) and (
+            b.get("status") in LIVE_STATES
+            or (b.get("status") == "completed" and b.get("completed") and not b.get("output_file_id"))
+        )
+        for b in batches
+    )
+
+
+def usage_with_cost(prompt: int, completion: int, model: str, data_dir: Path) -> dict:
+    """Actual tokens and their cost at the price table's batch prices (None when unpriced)."""
+    price = load_price_table(data_dir).price_for(model)
+    cost = None if price is None else prompt * price.input_per_million / 1e6 + completion * price.output_per_million / 1e6
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "cost": cost}

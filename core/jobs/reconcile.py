@@ -1,0 +1,101 @@
+"""Reconciling the registry with the provider's batch list: adopt our batches the registry
+misses, rebuild lost jobs from their folders, flag batches the provider no longer lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import orjson
+
+from core.errors import CoreError, RegistryError
+from core.jobs.common import APP_TAG, SNAPSHOT_FILE, attempt_ids
+from core.models import Job
+from core.safefs import is_safe_id
+from core.settings import ProviderName
+
+if TYPE_CHECKING:
+    from core.jobs.service import JobService
+
+
+@dataclass
+class ReconcileReport:
+    """What ``reconcile`` found by comparing the provider's batch list with the registry."""
+
+    adopted: list[str] = field(default_factory=list)  # "job/key: batch_id" now recorded
+    restored_jobs: list[str] = field(default_factory=list)  # rebuilt from their job folder
+    unknown_at_provider: list[str] = field(default_factory=list)  # recorded, but the provider lists it no more
+    orphans: list[str] = field(default_factory=list)  # ours at the provider, no local files to rebuild from
+    problems: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)  # our uploads no batch was ever made from
+
+    @property
+    def anything(self) -> bool:
+        return any((self.adopted, self.restored_jobs, self.unknown_at_provider, self.orphans, self.problems,
+                    self.removed_files))
+
+
+def reconcile(service: JobService, providers: Sequence[ProviderName] | None = None) -> ReconcileReport:
+    """Compare the provider's batch list with the registry: adopt our batches the registry
+    misses (a crash between create and record, or a lost registry: the job is rebuilt from
+    its folder), and flag recorded batches the provider no longer lists."""
+    report = ReconcileReport()
+    jobs = {j.id: j for j in service.list_jobs()}
+    chosen = providers or sorted({j.provider for j in jobs.values()} | {service.settings.provider})
+    touched: dict[str, Job] = {}
+    for provider in chosen:
+        try:
+            listed = list(service._call(provider, lambda c: list(c.iter_batches())))
+        except CoreError as exc:
+            report.problems.append(f"{provider}: {exc}")
+            continue
+        seen = {info.batch_id for info in listed}
+        for info in sorted(listed, key=lambda i: i.created_at or 0):
+            job_id, key = info.metadata.get("job_id"), info.metadata.get("batch_key")
+            if info.metadata.get("app") != APP_TAG or not job_id or not key:
+                continue
+            job = touched.get(job_id) or jobs.get(job_id)
+            if job is None:
+                job = restore_job(service.settings.jobs_dir, job_id)
+                if job is None:
+                    report.orphans.append(f"{info.batch_id} (job {job_id}, {info.status}): no job folder to rebuild from")
+                    continue
+                report.restored_jobs.append(job_id)
+                jobs[job_id] = job
+            batch = next((b for b in job.batches if b.key == key), None)
+            if batch is None or info.batch_id in attempt_ids(batch):
+                continue
+            if batch.batch_id != info.batch_id:
+                if batch.batch_id is None or job_id in report.restored_jobs:
+                    report.adopted.append(f"{job_id}/{key}: {info.batch_id}")
+                    batch.apply(info, checked_at=service._now())
+                    touched[job_id] = job
+                continue
+            batch.apply(info, checked_at=service._now())
+            touched[job_id] = job
+        for job in jobs.values():
+            if job.provider != provider:
+                continue
+            for batch in job.batches:
+                if batch.batch_id and batch.batch_id not in seen:
+                    batch.last_error = "the provider no longer lists this batch"
+                    report.unknown_at_provider.append(f"{job.id}/{batch.key}: {batch.batch_id}")
+                    touched[job.id] = job
+    if touched:
+        service._save(*touched.values())
+    return report
+
+
+def restore_job(jobs_dir: Path, job_id: str) -> Job | None:
+    """The job as its folder's snapshot recorded it at submission, or None. ``job_id`` may
+    come from a provider's metadata: it names a folder only if it is a plain id."""
+    if not is_safe_id(job_id):
+        return None
+    snapshot = Path(jobs_dir) / job_id / SNAPSHOT_FILE
+    if not snapshot.is_file():
+        return None
+    try:
+        return Job.from_record(orjson.loads(snapshot.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, RegistryError):
+        return None
