@@ -46,6 +46,8 @@ __all__ = ["Registry", "RegistryTransaction", "TABLE_NAME"]
 
 #: Name of the TinyDB table (top-level key of the JSON file) that holds the jobs.
 TABLE_NAME = "jobs"
+#: What the registry learned about providers, keyed "<provider>:<model>" (e.g. enqueued-token limits).
+LIMITS_TABLE = "provider_limits"
 
 # Windows refuses to replace or open a file another process has open at that instant.
 # Such clashes last milliseconds; retry for this long before giving up.
@@ -371,9 +373,11 @@ class RegistryTransaction(_JobView):
     Every dict returned is a copy; store changes with :meth:`put_job`.
     """
 
-    def __init__(self, table: _JobTable) -> None:
+    def __init__(self, table: _JobTable, limits: _JobTable | None = None) -> None:
         super().__init__(table)
         self._open = True
+        self._limits = limits
+        self._limit_puts: dict[str, dict] = {}
 
     def _check_open(self) -> None:
         if not self._open:
@@ -382,7 +386,7 @@ class RegistryTransaction(_JobView):
     @property
     def changed(self) -> bool:
         """Whether the transaction holds changes that will be written."""
-        return bool(self._puts or self._deletes)
+        return bool(self._puts or self._deletes or self._limit_puts)
 
     def get_job(self, job_id: str) -> dict | None:
         """A copy of the job with this id (including this transaction's changes), or None."""
@@ -433,6 +437,21 @@ class RegistryTransaction(_JobView):
             self._puts.pop(job_id, None)  # back to what the file holds: no change
         else:
             self._puts[job_id] = stored
+
+    def get_provider_limit(self, key: str) -> dict | None:
+        """A copy of what was learned about ``key`` ("<provider>:<model>"), or None."""
+        self._check_open()
+        if key in self._limit_puts:
+            return _clone(self._limit_puts[key])
+        found = self._limits.get(doc_id=key) if self._limits is not None else None
+        return None if found is None else _clone(dict(found))
+
+    def put_provider_limit(self, key: str, record: dict) -> None:
+        """Remember what was learned about ``key`` ("<provider>:<model>")."""
+        self._check_open()
+        if not isinstance(key, str) or not key or not isinstance(record, Mapping):
+            raise RegistryError("A provider limit needs a string key and a dict.")
+        self._limit_puts[key] = orjson.loads(orjson.dumps(dict(record)))
 
     def delete_job(self, job_id: str) -> bool:
         """Remove the job; return whether it existed."""
@@ -497,6 +516,12 @@ class Registry:
         if self._cache_reads:
             self._cache = (key, data)
         return data
+
+    def get_provider_limit(self, key: str) -> dict | None:
+        """A copy of what was learned about ``key`` ("<provider>:<model>"), or None. No lock."""
+        data = self._snapshot() or {}
+        found = data.get(LIMITS_TABLE, {}).get(key)
+        return None if found is None else _clone(found)
 
     def _view(self) -> _JobView:
         storage = _DeferredJSONStorage(self._path, self._snapshot(), loaded=True)
@@ -573,13 +598,15 @@ class Registry:
                 storage = self._locked_storage()
                 db, table = _open_db(storage)
                 storage.read()  # parse now: a corrupt file fails before the block runs
-                tx = RegistryTransaction(table)
+                tx = RegistryTransaction(table, db.table(LIMITS_TABLE, cache_size=0))
                 try:
                     yield tx
                 finally:
                     tx._open = False
                 if tx.changed:
                     table.apply(tx._puts, tx._deletes)
+                    if tx._limit_puts:
+                        db.table(LIMITS_TABLE, cache_size=0).apply(tx._limit_puts, set())
                     self._write(storage)
                 db.close()
             finally:
