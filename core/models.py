@@ -50,6 +50,8 @@ class BatchRecord(BaseModel):
     last_error: str | None = None  # the last transient problem; the known status stays
     # earlier provider batches for this file that failed for a retryable reason (token limit)
     attempts: list[dict[str, Any]] = Field(default_factory=list)
+    # after a refusal our own queue does not explain: not sent again before this time (ISO)
+    not_before: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -96,6 +98,7 @@ class BatchRecord(BaseModel):
         }
         self.last_checked_at = checked_at
         self.last_error = None
+        self.not_before = None
 
 
 class SourceRecord(BaseModel):

@@ -30,12 +30,14 @@ from core.errors import (
 from core.inputs import read_inputs
 from core.jobs import collect as collecting
 from core.jobs import reconcile as reconciling
+from core.jobs import token_limits
 from core.jobs.common import ROW_FILE, SNAPSHOT_FILE, APP_TAG, attempt_ids, is_live, output_may_lag, utc_now
 from core.models import BatchRecord, Job, SourceRecord
 from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
+from core.safefs import atomic_write
 from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
@@ -143,6 +145,11 @@ class JobService:
         task = get_task(task_name)
         chosen_provider: ProviderName = provider or self.settings.provider
         warnings: list[str] = []
+        if enqueued_token_limit is None:
+            # plan under a limit the provider stated before, rather than be refused again
+            learned = self.learned_limit(chosen_provider, model or self.settings.model_for(chosen_provider))
+            if learned:
+                enqueued_token_limit = token_limits.planning_limit(learned)
         if task.parent_task is None:
             if parent:
                 raise TaskError(f"Task {task.name} reads input files; it does not take a parent job.")
@@ -335,6 +342,21 @@ class JobService:
         )
         batch.apply(info, checked_at=self._now())
 
+    def learned_limit(self, provider: str, model: str) -> int | None:
+        """The enqueued-token limit a provider stated for this model, if one was learned."""
+        record = self.registry.get_provider_limit(token_limits.limit_key(provider, model)) or {}
+        value = record.get("enqueued_token_limit")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    def reassign_batches(self, job: Job, owner: dict[str, str]) -> None:
+        """After a batch was re-planned into pieces: record which piece sends each request in
+        the job's row file, and its new batches in the job folder's snapshot."""
+        rows = self.rows(job)
+        rows["batch_key"] = rows["request_id"].map(owner).fillna(rows["batch_key"])
+        job_dir = Path(job.job_dir)
+        write_csv(rows, job_dir / ROW_FILE)
+        atomic_write(job_dir / SNAPSHOT_FILE, orjson.dumps(job.to_record(), option=orjson.OPT_INDENT_2))
+
     # ----- monitoring ----------------------------------------------------------------------
     def refresh(self, job_ids: Iterable[str] | None = None) -> list[Job]:
         """One monitoring cycle: ask the provider about every active batch (of the given jobs,
@@ -350,6 +372,7 @@ class JobService:
         jobs = [j for j in live if wanted is None or j.id in wanted]
         now = self._now()
         changed: set[str] = set()
+        refused: list[tuple[Job, BatchRecord]] = []
         for job in jobs:
             for batch in job.batches:
                 if not batch.batch_id or not (batch.is_active or output_may_lag(batch)):
@@ -361,18 +384,29 @@ class JobService:
                 else:
                     batch.apply(info, checked_at=now)
                     if batch.failed_on_token_limit:
-                        batch.requeue(reason="the provider's enqueued-token limit was full")
+                        refused.append((job, batch))
                 changed.add(job.id)
+        learned: dict[str, int] = {}
+        for job, batch in refused:
+            # a refusal while other batches of ours for the model are queued is explained by them
+            busy = any(b.is_active for j in live if j.provider == job.provider and j.model == job.model
+                       for b in j.batches if b is not batch)
+            token_limits.handle_refusal(self, job, batch, queue_busy=busy, learned=learned)
         changed |= self._send_queued(jobs, live)
-        if changed:
+        if changed or learned:
             with self.registry.transaction() as tx:
                 for job in jobs:
                     stored = tx.get_job(job.id) if job.id in changed else None
                     if stored is None:  # unchanged, or deleted meanwhile
                         continue
-                    # only the batches: fields written meanwhile (collection results) stay
+                    # only the batches (and a limit learned for them): fields written meanwhile
+                    # (collection results) stay
                     stored["batches"] = [b.model_dump(mode="json") for b in job.batches]
+                    stored["enqueued_token_limit"] = job.enqueued_token_limit
                     tx.put_job(stored)
+                for key, limit in learned.items():
+                    tx.put_provider_limit(key, {"enqueued_token_limit": limit, "learned_at": now,
+                                                "source": "stated in the provider's refusal"})
         if wanted is None:
             return jobs
         by_id = {j.id: j for j in jobs}
@@ -388,6 +422,8 @@ class JobService:
             room = (job.enqueued_token_limit or float("inf")) - used
             for batch in job.batches:
                 if batch.status != "queued" or batch.est_input_tokens > room:
+                    continue
+                if not token_limits.is_due(batch, self._clock()):
                     continue
                 if batch.attempts and used:
                     # The provider refused it for its queue limit, which may be lower than ours
