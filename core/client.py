@@ -5,13 +5,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 import openai
 
 from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
 from core.requests import ENDPOINT
 from core.settings import ProviderName, Settings
+
+if TYPE_CHECKING:  # core.local is imported lazily: only the local provider needs it
+    from core.local import BackendConfig
 
 BatchStatus = Literal[
     "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
@@ -114,6 +117,11 @@ class BatchClient:
         try:
             yield
         except openai.AuthenticationError:
+            if self.provider == "local":
+                raise AuthenticationFailed(
+                    f"{action}: the embedded local backend refused our token (was its api_token file "
+                    "replaced while the app ran?); restart the app."
+                ) from None
             raise AuthenticationFailed(
                 f"{action}: the provider rejected the API key. Check OPENAI_API_KEY "
                 "(environment, .env or .streamlit/secrets.toml)."
@@ -185,11 +193,14 @@ def make_client(settings: Settings, provider: ProviderName | None = None, *, max
         return BatchClient(sdk, provider="openai")
     from core.local.daemon import ensure_running
 
-    base_url = ensure_running(local_backend_config(settings))
-    return BatchClient(openai.OpenAI(api_key="local", base_url=base_url, max_retries=max_retries), provider="local")
+    # The backend's bearer token is the SDK's api_key: the SDK sends it as Authorization.
+    endpoint = ensure_running(local_backend_config(settings))
+    sdk = openai.OpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=max_retries)
+    return BatchClient(sdk, provider="local")
 
 
-def local_backend_config(settings: Settings):  # -> core.local.BackendConfig
+def local_backend_config(settings: Settings) -> "BackendConfig":
+    """The embedded local backend's configuration from the settings."""
     from core.local import BackendConfig
 
     return BackendConfig(

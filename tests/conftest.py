@@ -43,8 +43,9 @@ def settings(isolated_data_dir: Path, tmp_path: Path) -> Settings:
     return load_settings(root=root)
 
 
-def make_backend(tmp_path: Path, **config: object) -> LocalBackend:
-    return LocalBackend(BackendConfig(state_dir=tmp_path / "backend", **config))  # type: ignore[arg-type]
+def make_backend(tmp_path: Path, *, api_key: str | None = None, **config: object) -> LocalBackend:
+    """An in-process backend on tmp_path/backend (not started); ``api_key`` fixes its token."""
+    return LocalBackend(BackendConfig(state_dir=tmp_path / "backend", **config), api_key=api_key)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -53,13 +54,17 @@ def backend(tmp_path: Path) -> Iterator[LocalBackend]:
         yield running
 
 
-def service_for(backend: LocalBackend | str, settings: Settings, **kwargs: object) -> JobService:
-    """A JobService whose 'local' provider is the given in-process backend (or base URL), over
-    real HTTP."""
-    base_url = backend if isinstance(backend, str) else backend.base_url
+def service_for(backend: LocalBackend | str, settings: Settings, *, api_key: str | None = None,
+                **kwargs: object) -> JobService:
+    """A JobService whose 'local' provider is the given in-process backend (or base URL, with
+    ``api_key`` as its token), over real HTTP with the backend's bearer token."""
+    if isinstance(backend, str):
+        base_url, token = backend, api_key or "no-token-given"
+    else:
+        base_url, token = backend.base_url, api_key or backend.api_key
 
     def factory(provider: str) -> BatchClient:
-        sdk = openai.OpenAI(api_key="local", base_url=base_url, max_retries=0)
+        sdk = openai.OpenAI(api_key=token, base_url=base_url, max_retries=0)
         return BatchClient(sdk, provider="local")
 
     return JobService(settings=settings, registry=Registry(settings.registry_path), client_factory=factory, **kwargs)

@@ -94,7 +94,7 @@ def backend_factory(tmp_path: Path) -> Iterator[Callable[..., LocalBackend]]:
 
 
 def client_for(backend: LocalBackend) -> OpenAI:
-    return OpenAI(api_key="local", base_url=backend.base_url, max_retries=0, timeout=10)
+    return OpenAI(api_key=backend.api_key, base_url=backend.base_url, max_retries=0, timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,10 +201,11 @@ def test_http_errors(tmp_path: Path, backend_factory) -> None:
         client.files.content(uploaded.id)
 
     root = backend.base_url.removesuffix("/v1")
-    with httpx2.Client(trust_env=False, timeout=5) as http:
+    auth = {"Authorization": f"Bearer {backend.api_key}"}
+    with httpx2.Client(trust_env=False, timeout=5, headers=auth) as http:
         health = http.get(root + "/health")
         assert health.status_code == 200 and health.json()["ok"] is True
-        missing = http.get(backend.base_url + "/nothing-here", headers={"Authorization": "Bearer whatever"})
+        missing = http.get(backend.base_url + "/nothing-here")
         assert missing.status_code == 404 and set(missing.json()["error"]) == {"message", "type", "param", "code"}
         wrong_method = http.delete(backend.base_url + "/batches")
         assert wrong_method.status_code == 405 and "error" in wrong_method.json()

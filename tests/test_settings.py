@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, make_backend
 from core.client import make_client
 from core.errors import AuthenticationFailed, CoreError
 from core.jobs import JobService
-from core.local import LocalBackend
 from core.settings import BASELINE_MODEL, load_settings
 
 SENTINEL = "test-key-NEVER-WRITE-THIS-0123456789abcdef"  # not key-shaped on purpose
@@ -65,9 +64,13 @@ def test_openai_without_key_is_refused(tmp_path: Path) -> None:
         make_client(settings, "openai")
 
 
-def test_key_never_reaches_registry_results_or_logs(tmp_path: Path, backend: LocalBackend,
-                                                    isolated_data_dir: Path) -> None:
-    # The openai provider, pointed at the loopback backend as a stand-in for api.openai.com.
+def test_key_never_reaches_registry_results_or_logs(tmp_path: Path, isolated_data_dir: Path,
+                                                    request: pytest.FixtureRequest) -> None:
+    # The openai provider, pointed at the loopback backend as a stand-in for api.openai.com
+    # (the backend takes the key as its bearer token, held in memory only).
+    backend = make_backend(tmp_path, api_key=SENTINEL)
+    backend.start()
+    request.addfinalizer(backend.stop)
     environ = {"OPENAI_API_KEY": SENTINEL, "OPENAI_BASE_URL": backend.base_url,
                "BDASSET_DATA_DIR": str(isolated_data_dir)}
     settings = load_settings(root=project(tmp_path), environ=environ)

@@ -4,8 +4,11 @@
                                [--concurrency N] [--idle-exit SECONDS] ...
     python -m core.local stop --state-dir D
     python -m core.local status --state-dir D
+    python -m core.local token --state-dir D     # the bearer token clients must send
 
 The chat api key is read from the environment variable BDASSET_LOCAL_CHAT_API_KEY only.
+Other clients (the openai SDK, curl) use the printed token as their API key:
+``curl -H "Authorization: Bearer $(python -m core.local token --state-dir D)" http://127.0.0.1:PORT/v1/batches``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import argparse
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import time
@@ -23,11 +25,12 @@ from pathlib import Path
 import filelock
 
 from core.errors import CoreError
+from core.safefs import PRIVATE_FILE_MODE, atomic_write, private_dir
 
+from .auth import state_token
 from .daemon import API_KEY_ENV, DAEMON_LOCK, DEFAULT_IDLE_EXIT, SERVER_JSON, read_server_info, server_status, stop_running
 from .engine import BackendConfig
 from .server import LocalBackend
-from .store import atomic_write_bytes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the backend in the foreground")
     serve.add_argument("--state-dir", required=True, type=Path)
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "localhost"), help="loopback only")
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--chat-base-url", default=None)
     serve.add_argument("--chat-model", default=None)
@@ -46,14 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-file-bytes", type=int, default=200 * 1024 * 1024)
     serve.add_argument("--enqueued-token-limit", type=int, default=None)
     serve.add_argument("--idle-exit", type=float, default=DEFAULT_IDLE_EXIT, help="exit after this many idle seconds (0: never)")
-    for name in ("stop", "status"):
-        cmd = sub.add_parser(name)
+    for name, text in (("stop", None), ("status", None), ("token", "print the bearer token clients must send")):
+        cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", required=True, type=Path)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir.resolve()
+    state_dir = private_dir(args.state_dir.resolve())
     config = BackendConfig(
         state_dir=state_dir,
         chat_base_url=args.chat_base_url or None,
@@ -66,8 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_file_bytes=args.max_file_bytes,
         enqueued_token_limit=args.enqueued_token_limit,
     )
-    token = secrets.token_urlsafe(24)
-    backend = LocalBackend(config, host=args.host, port=args.port, shutdown_token=token)
+    backend = LocalBackend(config, host=args.host, port=args.port)  # the state dir's token
 
     def _on_signal(signum: int, frame: object) -> None:
         backend.shutdown_requested.set()
@@ -87,10 +89,9 @@ def _serve(args: argparse.Namespace) -> int:
         "base_url": backend.base_url,
         "state_dir": str(state_dir),
         "fingerprint": backend.fingerprint,
-        "token": token,
         "started_at": int(time.time()),
     }
-    atomic_write_bytes(state_dir / SERVER_JSON, json.dumps(info, indent=2).encode())
+    atomic_write(state_dir / SERVER_JSON, json.dumps(info, indent=2).encode())
     logging.info("serving %s at %s (pid %s, config %s)", state_dir, backend.base_url, pid, config)
     try:
         while not backend.shutdown_requested.wait(1.0):
@@ -107,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _idle_exit(backend: LocalBackend, state_dir: Path, idle_exit: float, pid: int) -> bool:
     """Exit under the daemon lock so no caller is handed the URL of a server about to exit."""
-    lock = filelock.FileLock(str(state_dir / DAEMON_LOCK))
+    lock = filelock.FileLock(str(state_dir / DAEMON_LOCK), mode=PRIVATE_FILE_MODE)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per forwarded request is noise
     if args.command == "serve":
         return _serve(args)
+    if args.command == "token":
+        print(state_token(args.state_dir.resolve()))
+        return 0
     if args.command == "stop":
         stopped = stop_running(args.state_dir)
         print("stopped" if stopped else "no local backend was running")

@@ -1,4 +1,8 @@
-"""HTTP layer: an OpenAI-compatible subset of the Files and Batches API on loopback."""
+"""HTTP layer: an OpenAI-compatible subset of the Files and Batches API on loopback.
+
+Every request must name the loopback server in its Host header and carry the state dir's
+bearer token (see core.local.auth); anything else is refused before it is routed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,15 +25,25 @@ import filelock
 import orjson
 
 from core.errors import CoreError
+from core.safefs import PRIVATE_FILE_MODE, private_dir
 
+from .auth import bearer_matches, host_allowed, state_token
 from .daemon import SERVICE_NAME, config_fingerprint
 from .engine import ApiError, BackendConfig, Engine
 from .responders import Responder
+from .store import UnknownId
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_HEADER = "X-Local-Backend-Token"
 _MULTIPART_OVERHEAD = 1024 * 1024
+# A refused request's body is read (so the client sees the answer, not a reset) up to this size;
+# a larger one is not worth reading for a stranger: the connection is closed instead.
+_REFUSED_BODY_DRAIN = 1024 * 1024
+# Addresses the server may bind: loopback only, whatever the caller asks for.
+_LOOPBACK_BIND = ("127.0.0.1", "localhost")
+# A client that goes away mid-connection (keep-alive closed with a reset, upload aborted) is
+# routine, not an error worth a traceback in the log.
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)
 
 
 class _Server(ThreadingHTTPServer):
@@ -37,6 +52,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
 
     backend: "LocalBackend"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a failed connection instead of printing socketserver's traceback to stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("client %s went away: %r", client_address, exc)
+            return
+        log.exception("error while serving %s", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -144,9 +167,47 @@ class _Handler(BaseHTTPRequestHandler):
         (re.compile(r"^/_local/shutdown$"), {"POST": "shutdown"}),
     ]
 
+    def _refuse(self, err: ApiError, headers: dict[str, str] | None = None) -> None:
+        """Answer a request that is not let in, and close its connection (its body, if any,
+        is read only when small, so a stranger cannot make us read megabytes)."""
+        self.close_connection = True
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= _REFUSED_BODY_DRAIN and "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._drain(length)
+        self._send_json(err.status, err.body(), {"Connection": "close", **(headers or {})})
+
+    def _admitted(self) -> bool:
+        """Check the Host header (DNS rebinding) and the bearer token; answer and return
+        False when the request is refused."""
+        backend = self.server.backend
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not host_allowed(hosts[0], int(self.server.server_address[1])):
+            self._refuse(
+                ApiError(421, "This server answers only requests addressed to 127.0.0.1 or localhost.",
+                         code="invalid_host")
+            )
+            return False
+        if not bearer_matches(self.headers.get("Authorization"), backend.api_key):
+            self._refuse(
+                ApiError(401, "Incorrect API key provided. The local backend wants the token printed by "
+                         "'python -m core.local token --state-dir <state dir>'.", code="invalid_api_key"),
+                {"WWW-Authenticate": 'Bearer realm="local-backend"'},
+            )
+            return False
+        return True
+
     def _dispatch(self, method: str) -> None:
         backend = self.server.backend
-        backend._touch()
+        try:
+            if not self._admitted():
+                return
+        except _CLIENT_GONE:
+            self.close_connection = True
+            return
+        backend._touch()  # after the checks: a stranger knocking does not keep the server alive
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -165,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, f"Unknown request URL: {method} {path}.", code="unknown_url")
         except ApiError as err:
             self._send_error(err)
-        except (BrokenPipeError, ConnectionResetError):
+        except UnknownId:  # an id that cannot name a stored object never reaches a path
+            self._send_error(ApiError(404, "No such object.", code="not_found"))
+        except _CLIENT_GONE:
             self.close_connection = True
         except Exception as exc:  # pragma: no cover - keeps the server alive on bugs
             log.exception("request failed")
@@ -249,13 +312,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, self.server.backend.engine.list_batches(limit=limit, after=query.get("after")))
 
     def _h_shutdown(self, query: dict[str, str]) -> None:
+        # Admitted means the caller holds the state dir's token, like every other route.
         self._discard_body()
-        backend = self.server.backend
-        token = self.headers.get(SHUTDOWN_HEADER) or ""
-        if not backend.shutdown_token or not secrets.compare_digest(token, backend.shutdown_token):
-            raise ApiError(403, "Shutdown needs the token from server.json.", code="forbidden", type_="permission_error")
         self._send_json(200, {"ok": True, "stopping": True})
-        backend.shutdown_requested.set()
+        self.server.backend.shutdown_requested.set()
 
 
 def _int_param(query: dict[str, str], name: str, default: int) -> int:
@@ -291,7 +351,12 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dic
 
 
 class LocalBackend:
-    """The embedded backend: engine + HTTP server on loopback. A context manager."""
+    """The embedded backend: engine + HTTP server on loopback. A context manager.
+
+    Clients authenticate with ``api_key`` as their bearer token (the openai SDK's api_key). By
+    default it is the state dir's token (``state_dir/api_token``, made on first use, kept
+    across restarts); an explicit ``api_key`` is used instead and kept in memory only.
+    """
 
     def __init__(
         self,
@@ -300,14 +365,16 @@ class LocalBackend:
         host: str = "127.0.0.1",
         port: int = 0,
         responder: Responder | None = None,
-        shutdown_token: str | None = None,
+        api_key: str | None = None,
     ) -> None:
+        if host not in _LOOPBACK_BIND:
+            raise CoreError(f"The local backend serves loopback only (127.0.0.1), not {host!r}.")
         self.config = config
         self.state_dir = Path(config.state_dir).resolve()
         self.host = host
         self._port = port
         self._responder = responder
-        self.shutdown_token = shutdown_token
+        self._api_key = api_key
         self.shutdown_requested = threading.Event()
         self.engine: Engine | None = None  # type: ignore[assignment]
         self._server: _Server | None = None
@@ -315,6 +382,13 @@ class LocalBackend:
         self._lock: filelock.BaseFileLock | None = None
         self._last_activity = time.monotonic()
         self.fingerprint = config_fingerprint(config)
+
+    @property
+    def api_key(self) -> str:
+        """The bearer token clients must send (made in the state dir on first use)."""
+        if self._api_key is None:
+            self._api_key = state_token(self.state_dir)
+        return self._api_key
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -327,10 +401,12 @@ class LocalBackend:
         return time.monotonic() - self._last_activity
 
     def start(self) -> None:
+        """Open the state dir (resuming its unfinished batches) and serve it on loopback."""
         if self._server is not None:
             return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.state_dir / "backend.lock"))
+        private_dir(self.state_dir)
+        _ = self.api_key  # made before the first request can arrive, so no request waits on it
+        lock = filelock.FileLock(str(self.state_dir / "backend.lock"), mode=PRIVATE_FILE_MODE)
         try:
             lock.acquire(timeout=10)
         except filelock.Timeout:

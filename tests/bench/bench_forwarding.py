@@ -136,7 +136,7 @@ def forward_once(server: ServerProcess, data: bytes, n: int, concurrency: int, t
     with tempfile.TemporaryDirectory() as tmp:
         config = BackendConfig(state_dir=Path(tmp) / "state", chat_base_url=server.base_url, concurrency=concurrency)
         with LocalBackend(config) as backend:
-            client = OpenAI(api_key="local", base_url=backend.base_url, max_retries=0, timeout=30)
+            client = OpenAI(api_key=backend.api_key, base_url=backend.base_url, max_retries=0, timeout=30)
             uploaded = client.files.create(file=("requests.jsonl", data), purpose="batch")
             t0 = time.perf_counter()
             batch = client.batches.create(
