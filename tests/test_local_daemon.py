@@ -229,6 +229,11 @@ def test_token_command_and_curl_style_access(state_dir: Path) -> None:
         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60, check=True,
     ).stdout.strip()
     assert printed == endpoint.api_key
+    status = subprocess.run(
+        [sys.executable, "-m", "core.local", "status", "--state-dir", str(state_dir)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    assert json.loads(status)["base_url"] == endpoint.base_url
     with httpx2.Client(trust_env=False, timeout=10) as http:
         refused = http.get(endpoint.base_url + "/batches")
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"

@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped" if stopped else "no local backend was running")
         return 0
     status = server_status(args.state_dir)
+    if status:
+        # The base URL is what a client (curl, the SDK) needs besides the token.
+        status = {"base_url": (read_server_info(args.state_dir.resolve()) or {}).get("base_url"), **status}
     print(json.dumps(status, indent=2) if status else "no local backend is running")
     return 0 if status else 1
 
