@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,27 @@ ACTIVE_STATUSES: frozenset[str] = frozenset({"validating", "in_progress", "final
 
 class BatchNotFoundAtProvider(ProviderError):
     """The provider does not know this batch or file id."""
+
+
+# Ids a provider returns end up in URLs and (hashed when odd) in file names: accept only
+# plain ones (OpenAI: batch_..., file-...; Azure: batch_<uuid>; Anthropic: msgbatch_...).
+_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
+
+
+def _checked_id(value: object, kind: str) -> str:
+    if not isinstance(value, str) or not _ID_SHAPE.match(value) or ".." in value:
+        raise ProviderError(f"The provider returned a {kind} id that is not a plain id: {str(value)[:80]!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file stored at the provider."""
+
+    file_id: str
+    filename: str
+    created_at: int
+    purpose: str
 
 
 @dataclass(frozen=True)
@@ -63,11 +85,11 @@ class BatchInfo:
                 errors.append(f"{err.code or 'error'}: {err.message or ''}{where}".strip())
         usage = batch.usage.model_dump() if getattr(batch, "usage", None) is not None else None
         return cls(
-            batch_id=batch.id,
+            batch_id=_checked_id(batch.id, "batch"),
             status=batch.status,
             input_file_id=batch.input_file_id,
-            output_file_id=batch.output_file_id,
-            error_file_id=batch.error_file_id,
+            output_file_id=None if batch.output_file_id is None else _checked_id(batch.output_file_id, "file"),
+            error_file_id=None if batch.error_file_id is None else _checked_id(batch.error_file_id, "file"),
             total=counts.total if counts else 0,
             completed=counts.completed if counts else 0,
             failed=counts.failed if counts else 0,
@@ -143,10 +165,23 @@ class BatchClient:
         except openai.OpenAIError as exc:
             raise ProviderError(f"{action}: {exc}") from None
 
-    def upload(self, path: Path) -> str:
-        """Upload a JSONL request file; return its file id."""
+    def upload(self, path: Path, *, name: str | None = None) -> str:
+        """Upload a JSONL request file (under ``name`` at the provider); return its file id."""
         with self._translate(f"Uploading {path.name}"), path.open("rb") as handle:
-            return self._sdk.files.create(file=(path.name, handle), purpose="batch").id
+            return _checked_id(self._sdk.files.create(file=(name or path.name, handle), purpose="batch").id, "file")
+
+    def iter_files(self, *, purpose: str = "batch") -> Iterator[UploadedFile]:
+        """Files stored at the provider for this purpose (the SDK follows the cursor)."""
+        with self._translate("Listing files"):
+            for item in self._sdk.files.list(purpose=purpose):
+                if isinstance(item.id, str) and _ID_SHAPE.match(item.id):
+                    yield UploadedFile(file_id=item.id, filename=str(item.filename or ""),
+                                       created_at=int(item.created_at or 0), purpose=str(item.purpose or ""))
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete one stored file at the provider."""
+        with self._translate(f"Deleting file {file_id}"):
+            self._sdk.files.delete(_checked_id(file_id, "file"))
 
     def create_batch(self, *, input_file_id: str, metadata: dict[str, str]) -> BatchInfo:
         with self._translate("Creating the batch"):

@@ -11,6 +11,7 @@ import orjson
 from core.errors import CoreError
 from core.pricing import PriceTable, format_cost
 from core.prompts import PLACEHOLDER, PromptSet
+from core.safefs import open_private, private_dir
 from core.tasks import TaskSpec
 from core.tokens import TextTokenCounts, chat_prompt_tokens, count_each
 
@@ -134,7 +135,7 @@ def write_request_files(
     stem: str = "requests",
 ) -> list[RequestFile]:
     """Write one JSONL file per planned chunk."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     iterator = iter(lines)
     files: list[RequestFile] = []
     for number, (start, end) in enumerate(chunks):
@@ -143,7 +144,7 @@ def write_request_files(
         # first costs several times the serialisation itself (allocation and page faults).
         n_bytes = 0
         try:
-            with open(path, "wb", buffering=1 << 20) as fh:
+            with open_private(path, "wb", buffering=1 << 20) as fh:
                 write = fh.write
                 for _ in range(end - start):
                     try:

@@ -9,6 +9,7 @@ stay inside the folder it belongs to.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -37,6 +38,17 @@ MAX_NAME_BYTES = 120
 
 class UnsafePath(CoreError):
     """A name or path would leave the folder it belongs to."""
+
+
+def describe_os_error(what: str, exc: OSError) -> str:
+    """A one-line message for a failed write that says what to do (a full disk above all)."""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return f"{what}: the disk is full. Free some space and run the same command again; nothing was lost."
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{what}: a file name is too long for this file system."
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{what}: permission denied ({exc.strerror})."
+    return f"{what}: {exc.strerror or exc}."
 
 
 def is_safe_id(value: object) -> bool:

@@ -106,3 +106,81 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class HostileBatchServer(ThreadingHTTPServer):
+    """An OpenAI-shaped Files + Batches server on 127.0.0.1 that answers with the ids a test
+    chooses (``batch_id``, ``output_file_id``), e.g. ones holding ``../``: a broken or hostile
+    provider. Batches are reported completed at once; file content is ``output``."""
+
+    daemon_threads = True
+
+    def __init__(self, *, batch_id: str = "batch_ok", output_file_id: str | None = "file-out",
+                 output: bytes = b"") -> None:
+        self.batch_id = batch_id
+        self.output_file_id = output_file_id
+        self.output = output
+        self.paths_seen: list[str] = []
+        super().__init__(("127.0.0.1", 0), _HostileHandler)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def batch(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "id": self.batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
+            "input_file_id": "file-in", "completion_window": "24h", "status": "completed",
+            "output_file_id": self.output_file_id, "error_file_id": None, "created_at": now,
+            "in_progress_at": now, "expires_at": now + 86400, "finalizing_at": now, "completed_at": now,
+            "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+            "request_counts": {"total": 1, "completed": 1, "failed": 0}, "metadata": metadata or {},
+        }
+
+    def __enter__(self) -> "HostileBatchServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _HostileHandler(BaseHTTPRequestHandler):
+    server: HostileBatchServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
+        pass
+
+    def _reply(self, payload: Any, *, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.paths_seen.append(self.path)
+        body = self._body()
+        if self.path.endswith("/files"):
+            self._reply({"id": "file-in", "object": "file", "bytes": len(body), "created_at": int(time.time()),
+                         "filename": "requests.jsonl", "purpose": "batch", "status": "processed"})
+        else:
+            metadata = json.loads(body or b"{}").get("metadata") if self.path.endswith("/batches") else None
+            self._reply(self.server.batch(metadata))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.paths_seen.append(self.path)
+        if "/content" in self.path:
+            self._reply(None, raw=self.server.output)
+        elif self.path.split("?")[0].endswith("/batches") or self.path.split("?")[0].endswith("/files"):
+            self._reply({"object": "list", "data": [], "has_more": False, "first_id": None, "last_id": None})
+        else:
+            self._reply(self.server.batch())

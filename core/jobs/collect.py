@@ -3,7 +3,6 @@ status, lay the answers of its retries over its own, write the result CSVs."""
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from core.results import (
     status_counts,
     write_results,
 )
-from core.safefs import atomic_write, contained, id_for_path, private_dir
+from core.safefs import atomic_write, contained, describe_os_error, id_for_path, private_dir
 from core.tasks import get_task
 
 if TYPE_CHECKING:
@@ -114,12 +113,7 @@ class _writing:
         return False
 
 
-def _storage_message(what: str, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"{what}: the disk is full. Free some space and run the same command again; nothing was lost."
-    if exc.errno == errno.ENAMETOOLONG:
-        return f"{what}: a file name is too long for this file system."
-    return f"{what}: {exc.strerror or exc}."
+_storage_message = describe_os_error
 
 
 def _short(text: str, limit: int = 120) -> str:

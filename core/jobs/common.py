@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,20 @@ ROW_FILE = "rows.csv"
 SNAPSHOT_FILE = "job.json"
 APP_TAG = "biodiversityasset"
 LIVE_STATES = ACTIVE_STATUSES | {"queued"}
+
+
+_UPLOAD_NAME = re.compile(r"^(job_\d{8}_\d{6}_[0-9a-f]{4})-(b\d{3}(?:-\d+)*)\.jsonl$")
+
+
+def upload_name(job_id: str, batch_key: str) -> str:
+    """The name a request file is uploaded under: says which job and batch it belongs to."""
+    return f"{job_id}-{batch_key}.jsonl"
+
+
+def parse_upload_name(name: str) -> tuple[str, str] | None:
+    """(job id, batch key) of a file we uploaded, or None for anyone else's file."""
+    match = _UPLOAD_NAME.match(name)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def utc_now() -> datetime:

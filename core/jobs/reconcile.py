@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 import orjson
 
 from core.errors import CoreError, RegistryError
-from core.jobs.common import APP_TAG, SNAPSHOT_FILE, attempt_ids
+from core.jobs.common import APP_TAG, SNAPSHOT_FILE, attempt_ids, parse_upload_name
 from core.models import Job
 from core.safefs import is_safe_id
 from core.settings import ProviderName
@@ -41,7 +41,10 @@ def reconcile(service: JobService, providers: Sequence[ProviderName] | None = No
     misses (a crash between create and record, or a lost registry: the job is rebuilt from
     its folder), and flag recorded batches the provider no longer lists."""
     report = ReconcileReport()
-    jobs = {j.id: j for j in service.list_jobs()}
+    healthy, damaged = service.scan_jobs()
+    jobs = {j.id: j for j in healthy}
+    # a damaged record is left as it is (rebuilding it from its folder would overwrite it)
+    damaged_ids = {d.job_id for d in damaged}
     chosen = providers or sorted({j.provider for j in jobs.values()} | {service.settings.provider})
     touched: dict[str, Job] = {}
     for provider in chosen:
@@ -54,6 +57,10 @@ def reconcile(service: JobService, providers: Sequence[ProviderName] | None = No
         for info in sorted(listed, key=lambda i: i.created_at or 0):
             job_id, key = info.metadata.get("job_id"), info.metadata.get("batch_key")
             if info.metadata.get("app") != APP_TAG or not job_id or not key:
+                continue
+            if job_id in damaged_ids:
+                report.problems.append(f"{info.batch_id} (job {job_id}): not matched, the job's registry record "
+                                       "is damaged; other jobs are fine")
                 continue
             job = touched.get(job_id) or jobs.get(job_id)
             if job is None:
@@ -84,7 +91,41 @@ def reconcile(service: JobService, providers: Sequence[ProviderName] | None = No
                     touched[job.id] = job
     if touched:
         service._save(*touched.values())
+    for provider in chosen:
+        remove_unused_uploads(service, provider, jobs, report)
     return report
+
+
+#: An upload younger than this may belong to a submission under way in another process.
+STALE_UPLOAD_SECONDS = 3600
+
+
+def remove_unused_uploads(service: JobService, provider: ProviderName, jobs: dict[str, Job],
+                          report: ReconcileReport) -> None:
+    """Delete request files we uploaded that no batch was ever created from (the process died
+    between upload and create, and the file was uploaded again). Only files named as ours
+    (``<job id>-<batch key>.jsonl``), of jobs in the registry, not used by any of that job's
+    batches, and older than an hour are touched."""
+    in_use = {b.input_file_id for j in jobs.values() for b in j.batches if b.input_file_id}
+    in_use |= {a.get("input_file_id") for j in jobs.values() for b in j.batches for a in b.attempts}
+    now = service._clock().timestamp()
+    try:
+        files = list(service._call(provider, lambda c: list(c.iter_files(purpose="batch"))))
+    except CoreError as exc:
+        report.problems.append(f"{provider}: listing uploaded files: {exc}")
+        return
+    for item in files:
+        owner = parse_upload_name(item.filename)
+        if owner is None or owner[0] not in jobs or jobs[owner[0]].provider != provider:
+            continue
+        if item.file_id in in_use or now - item.created_at < STALE_UPLOAD_SECONDS:
+            continue
+        try:
+            service._call(provider, lambda c, f=item.file_id: c.delete_file(f))
+        except CoreError as exc:
+            report.problems.append(f"{provider}: removing unused upload {item.file_id}: {exc}")
+            continue
+        report.removed_files.append(f"{item.file_id} ({item.filename})")
 
 
 def restore_job(jobs_dir: Path, job_id: str) -> Job | None:
