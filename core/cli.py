@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run both tasks end to end on the shipped sample data")
     common(demo)
     demo.add_argument("--poll-interval", type=float, default=1.0)
+
+    registry = sub.add_parser("registry", help="show the job registry, its backups and job folders; --rebuild it")
+    common(registry)
+    registry.add_argument("--rebuild", action="store_true",
+                          help="take back every job the backups and job folders hold (an unreadable registry file "
+                               "is set aside, never deleted), then reconcile with the provider")
     return parser
 
 
@@ -183,13 +189,18 @@ class Cli:
             return {"reconcile": report.__dict__}
         if args.list_jobs or not args.ids:
             self.service.refresh()
-            jobs = self.service.list_jobs()
-            if not jobs:
+            jobs, damaged = self.service.scan_jobs()
+            for notice in self.service.notices():  # jobs restored after a registry loss
+                print(f"notice: {notice}", file=self.err)
+            for damage in damaged:
+                print(f"warning: {damage}", file=self.err)
+            if not jobs and not damaged:
                 self.say("No jobs yet. Submit one with: python -m core submit --task investment_activity_classification")
             for job in jobs:
                 done, failed, total = job.progress()
                 self.say(f"{job.id}  {job.task:<36} {job.status:<20} {done + failed:>7,}/{total:<7,} {job.provider:<6} {job.model}")
-            return {"jobs": [job_summary(j) for j in jobs]}
+            return {"jobs": [job_summary(j) for j in jobs], "damaged": [str(d) for d in damaged],
+                    "notices": self.service.notices()}
         ids = list(dict.fromkeys(args.ids))
         if args.cancel:
             return self._cancel(ids, assume_yes=args.yes)
@@ -267,6 +278,69 @@ class Cli:
                  f"({child.n_requests:,} requests, model {child.model}, max tokens {child.max_tokens}).")
         self.say(f"When it is done, download {child.retry_of} again: its results then include these answers.")
         return {"job": job_summary(child)}
+
+    # ----- registry --------------------------------------------------------------------------
+    def registry(self, args: argparse.Namespace) -> dict[str, Any]:
+        if args.rebuild:
+            report = self.service.rebuild_registry()
+            note = report.recovery
+            self.say(note.message if note else f"The registry {self.service.registry.path} lacked no job that "
+                     "its backups or the job folders hold.")
+            found = report.reconcile
+            for label, items in (("adopted", found.adopted), ("restored job", found.restored_jobs),
+                                 ("no longer at the provider", found.unknown_at_provider),
+                                 ("orphan", found.orphans), ("problem", found.problems)):
+                for item in items:
+                    self.say(f"{label}: {item}")
+            for job_id in dict.fromkeys(item.split("/")[0] for item in report.unsent):
+                keys = ", ".join(i.split("/")[1] for i in report.unsent if i.startswith(job_id + "/"))
+                self.say(f"{job_id}: batches {keys} have no provider id (never sent, or no longer listed by the "
+                         f"provider); send them with: python -m core submit --resume {job_id}")
+            for damage in report.damaged:
+                print(f"warning: {damage}", file=self.err)
+            count = len(self.service.list_jobs())
+            self.say(f"The registry now holds {count} job(s): python -m core status --list-jobs")
+            if found.problems and report.unsent:
+                raise CoreError("The registry was rebuilt, but some batches are still unknown (see the problems "
+                                "above): run python -m core registry --rebuild again once the provider can be reached.")
+            return {"rebuild": {"recovery": note.to_record() if note else None, "reconcile": found.__dict__,
+                                "unsent": report.unsent, "damaged": [str(d) for d in report.damaged], "jobs": count}}
+        state = self.service.registry.inspect()
+        if not state.exists:
+            self.say(f"Registry: {state.path} (missing)")
+        elif state.problem:
+            self.say(f"Registry: {state.path} (unreadable: {state.problem})")
+        else:
+            self.say(f"Registry: {state.path} ({state.size:,} bytes, {state.jobs} job(s))")
+        damaged = [str(d) for d in self.service.damaged_jobs()] if state.jobs else []
+        for item in damaged:
+            print(f"warning: {item}", file=self.err)
+        for backup in state.backups or ():
+            held = "unreadable" if backup.jobs is None else f"{backup.jobs} job(s)"
+            lacking = f", {len(backup.not_in_registry)} not in the registry" if backup.not_in_registry else ""
+            self.say(f"Backup: {backup.path.name}  {backup.modified}  {held}{lacking}")
+        if not state.backups:
+            self.say("Backup: none yet (the first is kept at the second write)")
+        missing = state.folders_not_in_registry
+        lacking = (f", {len(missing)} not in the registry: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+                   if missing else "")
+        self.say(f"Job folders: {state.job_folders} in {state.snapshots_dir}{lacking}")
+        if state.temp_files:
+            self.say(f"Temporary files: {state.temp_files} (a dead writer's are removed at the next registry write)")
+        if state.last_recovery:
+            last = state.last_recovery
+            self.say(f"Last recovery: {last.get('at')} ({last.get('reason')}): {len(last.get('restored') or [])} "
+                     f"restored, {len(last.get('rebuilt') or [])} rebuilt")
+        if state.problem or state.folders_not_in_registry or any(b.not_in_registry for b in state.backups):
+            self.say("Take back what the registry lacks with: python -m core registry --rebuild")
+        return {"registry": {
+            "path": str(state.path), "exists": state.exists, "size": state.size, "jobs": state.jobs,
+            "problem": state.problem, "damaged": damaged,
+            "backups": [{"path": str(b.path), "modified": b.modified, "jobs": b.jobs,
+                         "not_in_registry": list(b.not_in_registry), "problem": b.problem} for b in state.backups],
+            "job_folders": state.job_folders, "folders_not_in_registry": list(state.folders_not_in_registry),
+            "temp_files": state.temp_files, "last_recovery": state.last_recovery,
+        }}
 
     # ----- demo ------------------------------------------------------------------------------
     def demo(self, args: argparse.Namespace) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def reg_path(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_missing_file_is_an_empty_registry(reg_path: Path) -> None:
+def test_missing_file_without_evidence_of_jobs_is_an_empty_registry(reg_path: Path) -> None:
+    # no backup, no job folder: a new registry (see test_registry_recovery.py for the rest)
     reg = Registry(reg_path)
     assert reg.path == reg_path
     assert reg.get_job("job_x") is None

@@ -30,6 +30,7 @@ from core.errors import (
 from core.inputs import read_inputs
 from core.jobs import collect as collecting
 from core.jobs import reconcile as reconciling
+from core.jobs import recovery
 from core.jobs import token_limits
 from core.jobs.common import ROW_FILE, SNAPSHOT_FILE, APP_TAG, attempt_ids, is_live, output_may_lag, utc_now
 from core.models import BatchRecord, Job, SourceRecord
@@ -100,10 +101,28 @@ class JobService:
                 "List known jobs with: python -m core status --list-jobs "
                 "(or recover lost records with: python -m core status --reconcile)"
             )
-        return Job.from_record(record)
+        return recovery.job_from_record(record)  # a damaged record: JobRecordDamaged for it alone
 
     def list_jobs(self) -> list[Job]:
-        return [Job.from_record(r) for r in self.registry.list_jobs()]
+        """Every job, newest first. Damaged records are left out (see :meth:`scan_jobs`)."""
+        return self.scan_jobs()[0]
+
+    def scan_jobs(self) -> tuple[list[Job], list[recovery.DamagedRecord]]:
+        """(jobs, damaged records): one damaged record never hides the other jobs."""
+        return recovery.read_records(self.registry.list_jobs())
+
+    def damaged_jobs(self) -> list[recovery.DamagedRecord]:
+        """Registry records that cannot be read as jobs (each affects only its own job)."""
+        return self.scan_jobs()[1]
+
+    def notices(self) -> list[str]:
+        """What the registry restored (or could not) in this process, for the user to see."""
+        return [note.message for note in self.registry.recovery_notes]
+
+    def rebuild_registry(self) -> recovery.RebuildReport:
+        """Take back lost jobs from backups and job folders, then reconcile with the provider
+        (see :func:`core.jobs.recovery.rebuild_registry`)."""
+        return recovery.rebuild_registry(self)
 
     def rows(self, job: Job) -> pd.DataFrame:
         """The job's submitted rows (with the request answering each one)."""
@@ -368,7 +387,7 @@ class JobService:
         wanted = None if job_ids is None else list(dict.fromkeys(self.get(j).id for j in job_ids))
         # Only jobs with something under way are parsed: with 10,000 finished jobs stored,
         # a cycle must not rebuild them all.
-        live = [Job.from_record(r) for r in self.registry.list_jobs(where=is_live)]
+        live = recovery.read_records(self.registry.list_jobs(where=is_live))[0]  # damaged: left out
         jobs = [j for j in live if wanted is None or j.id in wanted]
         now = self._now()
         changed: set[str] = set()
