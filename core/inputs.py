@@ -7,23 +7,35 @@ whose frame has exactly the columns ``row``, ``paragraph_text`` and ``pdf_file_n
 :class:`InputReport` that says what was read, what was dropped and why. Nothing is dropped
 silently; anything that makes the file unusable raises :class:`core.errors.InputError` with a
 message naming the file, the problem and what to do about it.
+
+Everything in a file is untrusted. Sizes are bounded before anything is parsed (see
+:class:`InputLimits`); only regular files are opened (a named pipe would block forever);
+terminal escape sequences and control characters are removed from the text; and whatever is
+quoted from a file in a message is shortened by :func:`excerpt`.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
+import unicodedata
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import openpyxl
 import pandas as pd
 
 from core.errors import InputError
 
 __all__ = [
     "DroppedRow",
+    "InputLimits",
     "InputReport",
     "InputTable",
     "TEXT_COLUMN",
@@ -31,6 +43,8 @@ __all__ = [
     "read_input",
     "read_inputs",
     "find_input_files",
+    "input_limits",
+    "excerpt",
 ]
 
 TEXT_COLUMN = "paragraph_text"
@@ -41,6 +55,28 @@ _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _FOLDER_SUFFIXES = {".csv", ".xlsx"}
 _SEPARATORS = (",", ";", "\t")
 _MAX_ROWS_LISTED = 20
+_MAX_COLUMNS_LISTED = 20
+# Excel's own column limit. pandas spends about a millisecond per column, so a header of a
+# hundred thousand cells would stall the read before any row limit applies.
+_MAX_COLUMNS = 16_384
+EXCERPT_CHARS = 200  # the most characters of file content quoted in one message
+
+# Removed from paragraph_text and pdf_file_name: terminal escape sequences (CSI such as
+# "\x1b[31m", OSC such as "\x1b]0;title\x07", and the short ones such as "\x1bc", which
+# resets the terminal) and every other C0/C1 control character except tab, line feed and
+# carriage return (line breaks inside quoted cells are text). Echoed to a terminal they could
+# recolour, retitle or clear it. The pattern uses only syntax shared by Python's re and RE2, so
+# pandas can run it in pyarrow.
+_CONTROL_PATTERN = (
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1b[ -/]*[0-~]"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+_CONTROL_RE = re.compile(_CONTROL_PATTERN)
+# Every match of _CONTROL_PATTERN holds one of these; finding a single character is the cheaper
+# test of the two, and most cells have none.
+_CONTROL_CHAR_PATTERN = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 
 # Signatures of common non-text files that people rename or pick by mistake.
 _MAGIC = (
@@ -82,7 +118,7 @@ class InputReport:
     rows_kept: int
     dropped: list[DroppedRow]
     warnings: list[str]  # e.g. duplicate column names, no pdf_file_name column, encoding fallback
-    encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16" or "xlsx"
+    encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "utf-8/cp1252 (per line)" or "xlsx"
     separator: str | None  # "," ";" "\t", or None for xlsx and single-column text
 
     def summary(self) -> str:
@@ -91,7 +127,7 @@ class InputReport:
         Example: ``reports_a.csv: 38 rows read, 36 kept, 2 dropped (empty paragraph_text:
         rows 5, 17); encoding cp1252, separator ';'``. A second line lists warnings, if any.
         """
-        head = f"{self.file_name}: {self.rows_read} rows read, {self.rows_kept} kept"
+        head = f"{excerpt(self.file_name)}: {self.rows_read} rows read, {self.rows_kept} kept"
         if self.dropped:
             by_reason: dict[str, list[int]] = {}
             for d in self.dropped:
@@ -124,6 +160,83 @@ class InputTable:
 
 
 # ----------------------------------------------------------------------------------------------
+# Limits and quoting
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Bounds checked before a file is parsed, so a hostile or broken file fails fast.
+
+    The defaults are far above a research corpus (tens of thousands of paragraphs) and below
+    what stalls a laptop. Each can be raised with the environment setting named in
+    :data:`LIMIT_SETTINGS`.
+    """
+
+    max_bytes: int = 200 * 1024 * 1024  # file size; for .xlsx also its uncompressed size
+    max_rows: int = 500_000  # data rows, blank ones included
+    max_cells: int = 20_000_000  # data rows x header columns
+    max_paragraph_chars: int = 100_000  # a longer paragraph_text is dropped with its row
+
+
+# Field of InputLimits -> the environment setting that overrides it.
+LIMIT_SETTINGS: dict[str, str] = {
+    "max_bytes": "BDASSET_MAX_INPUT_BYTES",
+    "max_rows": "BDASSET_MAX_INPUT_ROWS",
+    "max_cells": "BDASSET_MAX_INPUT_CELLS",
+    "max_paragraph_chars": "BDASSET_MAX_PARAGRAPH_CHARS",
+}
+
+
+def input_limits(environ: Mapping[str, str] | None = None) -> InputLimits:
+    """The limits in force: the defaults, overridden by the settings in ``environ``
+    (``os.environ`` when not given). Read at each call, so a changed setting applies to the next
+    file. Raises :class:`ValueError` naming the setting when a value is not a positive whole
+    number (``1000000`` or ``1_000_000``)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, int] = {}
+    for field, name in LIMIT_SETTINGS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ValueError(f"the setting {name}={excerpt(raw)!r} is not a positive whole number")
+        values[field] = value
+    return InputLimits(**values)
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``value`` as text fit to quote in a message: control characters and terminal escapes
+    removed, and cut to ``limit`` characters with an ellipsis. A cell, a column name or a file
+    name can be megabytes long; a message quoting it must stay readable."""
+    text = str(value)
+    if len(text) > 4 * limit:
+        text = text[: 4 * limit]  # bound the regex work; the cut below is what is shown
+    text = _CONTROL_RE.sub("", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error(file_name: str, problem: str) -> InputError:
+    """An InputError whose file name is shortened for display (an upload's name is untrusted)."""
+    return InputError(excerpt(file_name), problem)
+
+
+def _limit_hint(field: str) -> str:
+    return f"set {LIMIT_SETTINGS[field]} to raise the limit"
+
+
+def _limits_for(file_name: str) -> InputLimits:
+    try:
+        return input_limits()
+    except ValueError as exc:
+        raise _error(file_name, f"cannot check the file against the input limits: {exc}.") from None
+
+
+# ----------------------------------------------------------------------------------------------
 # Public functions
 # ----------------------------------------------------------------------------------------------
 
@@ -136,39 +249,46 @@ def read_input(source: Path | tuple[str, bytes]) -> InputTable:
     last resort, latin-1; the separator (``,`` ``;`` or tab) is detected from the header line.
     ``.xlsx`` files are read from their first sheet. All cells are kept as written (strings).
 
-    Rows whose ``paragraph_text`` is empty or whitespace only are dropped and listed in the
-    report. Raises :class:`InputError` when the file cannot be used at all.
+    Rows whose ``paragraph_text`` is empty, whitespace or invisible characters only (zero-width
+    spaces, BOMs, soft hyphens, other format characters), or longer than the paragraph limit,
+    are dropped and listed in the report. Terminal escapes and control characters are removed
+    from ``paragraph_text`` and ``pdf_file_name`` (the report says how many cells).
+
+    Only regular files are read, and only within :func:`input_limits`. Raises
+    :class:`InputError` when the file cannot be used at all.
     """
-    file_name, data = _load(source)
+    limits = _limits_for(_source_name(source))
+    file_name, data = _load(source, limits)
     suffix = Path(file_name).suffix.lower()
 
     if suffix in _XLSX_SUFFIXES:
-        return _read_xlsx(file_name, data, warnings=[])
+        return _read_xlsx(file_name, data, [], limits)
     if suffix == ".xls":
-        raise InputError(
+        raise _error(
             file_name,
             "old Excel .xls workbooks are not supported. Open it in Excel and save it as "
             ".xlsx (Excel Workbook) or as CSV, then load that file.",
         )
     if suffix not in _TEXT_SUFFIXES:
         shown = suffix or "no extension"
-        raise InputError(
+        raise _error(
             file_name,
             f"unsupported file type ({shown}). Use a .csv file (comma, semicolon or tab "
             "separated) or an Excel .xlsx workbook.",
         )
 
     if not data:
-        raise InputError(file_name, "the file is empty (0 bytes); it has no data rows.")
+        raise _error(file_name, "the file is empty (0 bytes); it has no data rows.")
     if data.startswith(_ZIP_MAGIC) and _is_xlsx(data):
         return _read_xlsx(
             file_name,
             data,
-            warnings=["this .csv file is really an Excel workbook; it was read as .xlsx"],
+            ["this .csv file is really an Excel workbook; it was read as .xlsx"],
+            limits,
         )
     _reject_binary(file_name, data)
     text, encoding, warnings = _decode(file_name, data)
-    return _read_text(file_name, text, encoding, warnings)
+    return _read_text(file_name, text, encoding, warnings, limits)
 
 
 def read_inputs(sources: Iterable[Path | tuple[str, bytes]]) -> list[InputTable]:
@@ -182,7 +302,7 @@ def read_inputs(sources: Iterable[Path | tuple[str, bytes]]) -> list[InputTable]
     for source in sources:
         name = _source_name(source)
         if name in seen:
-            raise InputError(
+            raise _error(
                 name,
                 "this file name appears twice among the inputs. Results are kept per file, so "
                 "rename one of them or remove the duplicate.",
@@ -200,9 +320,9 @@ def find_input_files(folder: Path) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.exists():
-        raise InputError(str(folder), "this folder does not exist. Check the path or create it.")
+        raise _error(str(folder), "this folder does not exist. Check the path or create it.")
     if not folder.is_dir():
-        raise InputError(str(folder), "this is a file, not a folder. Give the folder that holds the input files.")
+        raise _error(str(folder), "this is a file, not a folder. Give the folder that holds the input files.")
     files = sorted(
         (
             p
@@ -214,7 +334,7 @@ def find_input_files(folder: Path) -> list[Path]:
         key=lambda p: p.name,
     )
     if not files:
-        raise InputError(
+        raise _error(
             str(folder),
             "this folder holds no .csv or .xlsx files. Put the paragraph files there or choose "
             "another folder.",
@@ -233,7 +353,7 @@ def _source_name(source: Path | tuple[str, bytes]) -> str:
     return Path(source).name
 
 
-def _load(source: Path | tuple[str, bytes]) -> tuple[str, bytes]:
+def _load(source: Path | tuple[str, bytes], limits: InputLimits) -> tuple[str, bytes]:
     if isinstance(source, tuple):
         if len(source) != 2:
             raise TypeError("an upload must be given as (file_name, bytes)")
@@ -242,17 +362,62 @@ def _load(source: Path | tuple[str, bytes]) -> tuple[str, bytes]:
             raw = bytes(raw)
         if not isinstance(raw, bytes):
             raise TypeError("an upload must be given as (file_name, bytes)")
-        return _source_name(source), raw
+        name = _source_name(source)
+        if len(raw) > limits.max_bytes:
+            raise _too_big(name, len(raw), limits)
+        return name, raw
     path = Path(source)
     name = path.name
-    if path.is_dir():
-        raise InputError(name, "this is a folder, not a file.")
     try:
-        return name, path.read_bytes()
+        # stat before open: opening a named pipe blocks until a writer appears (forever), and
+        # opening a device can have effects of its own.
+        _require_regular_file(name, os.stat(path))
+        # O_NONBLOCK: should the path be swapped for a pipe after the stat, open still returns
+        # and the fstat below refuses it.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise InputError(name, f"file not found at {path}. Check the path.") from None
+        raise _error(name, f"file not found at {excerpt(path)}. Check the path.") from None
     except OSError as exc:
-        raise InputError(name, f"the file cannot be opened ({exc.strerror or exc}). Is it open in another program?") from None
+        raise _error(name, f"the file cannot be opened ({excerpt(exc.strerror or exc)}). Is it open in another program?") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        _require_regular_file(name, info)
+        if info.st_size > limits.max_bytes:
+            raise _too_big(name, info.st_size, limits)
+        try:
+            data = handle.read(limits.max_bytes + 1)  # a file still growing stops at the limit
+        except OSError as exc:
+            raise _error(name, f"the file cannot be read ({excerpt(exc.strerror or exc)}).") from None
+    if len(data) > limits.max_bytes:
+        raise _too_big(name, len(data), limits)
+    return name, data
+
+
+def _require_regular_file(name: str, info: os.stat_result) -> None:
+    """Refuse anything but a regular file (a folder, named pipe, device or socket)."""
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise _error(name, "this is a folder, not a file.")
+    if stat.S_ISFIFO(mode):
+        what = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        what = "a device"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    else:
+        what = "a special file"
+    raise _error(name, f"this is {what}, not a regular file, so it is not read. Give a .csv or .xlsx file.")
+
+
+def _too_big(name: str, size: int, limits: InputLimits, what: str = "the file is") -> InputError:
+    return _error(
+        name,
+        f"{what} {size:,} bytes, over the limit of {limits.max_bytes:,} bytes. Split it into "
+        f"smaller files, or {_limit_hint('max_bytes')}.",
+    )
 
 
 def _is_xlsx(data: bytes) -> bool:
@@ -273,7 +438,7 @@ def _reject_binary(file_name: str, data: bytes) -> None:
             what = label
             break
     if what is None and data.startswith(_OLE_MAGIC):
-        raise InputError(
+        raise _error(
             file_name,
             "this is not a text file: it looks like an old Excel .xls workbook or a "
             "password-protected workbook. Save it from Excel as CSV or .xlsx (without password).",
@@ -288,7 +453,7 @@ def _reject_binary(file_name: str, data: bytes) -> None:
         if control > max(8, len(sample) // 100):
             what = "a binary file (it contains many control characters)"
     if what is not None:
-        raise InputError(
+        raise _error(
             file_name,
             f"this is not a text table: it looks like {what}. Choose the CSV (or .xlsx) file "
             "with the paragraph_text column instead.",
@@ -306,7 +471,7 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
-            raise InputError(
+            raise _error(
                 file_name,
                 "the file starts like UTF-16 text but cannot be decoded. Save it again as "
                 "CSV UTF-8.",
@@ -321,6 +486,13 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
             pass
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]  # a UTF-8 BOM in front of legacy-encoded text
+    # Rows pasted together from several sources can mix UTF-8 and cp1252. Decoding the whole
+    # file as cp1252 would garble every UTF-8 row; the per-line pass runs only when the bytes
+    # hold something that looks like UTF-8, so a plain cp1252 export costs one quick scan.
+    if _has_utf8_sequence(data):
+        mixed = _decode_per_line(data)
+        if mixed is not None:
+            return mixed
     try:
         text = data.decode("cp1252")
         return text, "cp1252", [
@@ -335,6 +507,75 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
         ]
 
 
+def _has_utf8_sequence(data: bytes, chunk: int = 1 << 24) -> bool:
+    """Whether ``data`` holds a UTF-8 lead byte followed by a continuation byte. Text that is not
+    valid UTF-8 as a whole and has none is plainly legacy-encoded. Scanned with numpy in chunks
+    (overlapping by one byte): a regex takes several times as long on a large file."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    for start in range(0, max(len(array) - 1, 0), chunk):
+        part = array[start : start + chunk + 1]
+        lead, follow = part[:-1], part[1:]
+        if bool(((lead >= 0xC2) & (lead <= 0xF4) & (follow >= 0x80) & (follow <= 0xBF)).any()):
+            return True
+    return False
+
+
+def _decode_per_line(data: bytes) -> tuple[str, str, list[str]] | None:
+    """Decode each line as UTF-8 when it is valid UTF-8, else as cp1252 (else latin-1).
+
+    Returns None when no line holds non-ASCII UTF-8, i.e. the file is plainly legacy-encoded.
+    A line break byte never occurs inside a UTF-8 or cp1252 character, so splitting the bytes
+    on it is safe.
+    """
+    lines = data.split(b"\n")
+    decoded: list[str] = []
+    legacy: dict[str, list[int]] = {"cp1252": [], "latin-1": []}
+    utf8_seen = False
+    for i, line in enumerate(lines):
+        try:
+            decoded.append(line.decode("utf-8"))
+            utf8_seen = utf8_seen or not line.isascii()
+        except UnicodeDecodeError:
+            try:
+                decoded.append(line.decode("cp1252"))
+                legacy["cp1252"].append(i)
+            except UnicodeDecodeError:
+                decoded.append(line.decode("latin-1"))
+                legacy["latin-1"].append(i)
+    if not utf8_seen:
+        return None
+    sep_line = _SEP_LINE.match(decoded[0] + "\n")
+    skip_first = bool(sep_line and sep_line.group(1) in _SEPARATORS)  # as _read_text skips it
+    row_of_line = _rows_of_lines(lines, skip_first=skip_first)
+    warnings = []
+    for encoding, where in legacy.items():
+        if where:
+            rows = sorted({row_of_line[i] for i in where})
+            word = "row" if len(rows) == 1 else "rows"
+            warnings.append(
+                f"the file mixes UTF-8 and other text: {word} {_format_rows(rows)} "
+                f"{'is' if len(rows) == 1 else 'are'} not UTF-8 and "
+                f"{'was' if len(rows) == 1 else 'were'} read as {encoding}. Check the accented "
+                "letters there, or save the file as 'CSV UTF-8'."
+            )
+    return "\n".join(decoded), "utf-8/cp1252 (per line)", warnings
+
+
+def _rows_of_lines(lines: list[bytes], *, skip_first: bool) -> list[int]:
+    """The spreadsheet row of each physical line: a line inside an open double quote belongs to
+    the row where the quote opened (an escaped quote "" counts twice, so it cancels out)."""
+    rows: list[int] = []
+    row = 0 if skip_first else 1  # an Excel 'sep=' first line is not a row
+    in_quotes = False
+    for line in lines:
+        rows.append(max(row, 1))
+        if line.count(b'"') % 2:
+            in_quotes = not in_quotes
+        if not in_quotes:
+            row += 1
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------
 # CSV
 # ----------------------------------------------------------------------------------------------
@@ -342,26 +583,28 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
 _SEP_LINE = re.compile(r"\A[ \t]*sep=(.)[ \t]*\r?\n", re.IGNORECASE)
 
 
+_QUOTE_OR_BREAK = re.compile(r'["\r\n]')
+
+
 def _header_record(text: str) -> str:
-    """The first logical record (a quoted header cell may contain a line break)."""
-    in_quotes = False
-    for i, ch in enumerate(text):
-        if ch == '"':
-            in_quotes = not in_quotes
-        elif ch in "\r\n" and not in_quotes:
-            return text[:i]
-    return text
+    """The first logical record (a quoted header cell may contain a line break). Jumps from
+    quote to quote with str methods: a header can be megabytes long."""
+    pos = 0
+    while True:
+        found = _QUOTE_OR_BREAK.search(text, pos)
+        if found is None:
+            return text
+        if found.group() != '"':
+            return text[: found.start()]
+        closing = text.find('"', found.end())
+        if closing < 0:
+            return text
+        pos = closing + 1
 
 
 def _count_outside_quotes(line: str, char: str) -> int:
-    count = 0
-    in_quotes = False
-    for ch in line:
-        if ch == '"':
-            in_quotes = not in_quotes
-        elif ch == char and not in_quotes:
-            count += 1
-    return count
+    # Between the quotes of a line split on '"', the odd parts are the quoted ones.
+    return sum(part.count(char) for part in line.split('"')[::2])
 
 
 def _detect_separator(header: str, sample: str = "") -> str | None:
@@ -382,18 +625,34 @@ def _detect_separator(header: str, sample: str = "") -> str | None:
     return candidates[0]
 
 
-def _read_text(file_name: str, text: str, encoding: str, warnings: list[str]) -> InputTable:
+def _read_text(
+    file_name: str, text: str, encoding: str, warnings: list[str], limits: InputLimits
+) -> InputTable:
     separator: str | None
     m = _SEP_LINE.match(text)
     if m and m.group(1) in _SEPARATORS:
         separator = m.group(1)
         text = text[m.end():]
         warnings.append(f"the first line 'sep={separator}' (an Excel hint) was skipped")
+        header = _header_record(text)
     else:
-        separator = _detect_separator(_header_record(text), text[:20000])
+        header = _header_record(text)
+        separator = _detect_separator(header, text[:20000])
 
     if not text.strip():
-        raise InputError(file_name, "the file has no data rows (it is empty or only whitespace).")
+        raise _error(file_name, "the file has no data rows (it is empty or only whitespace).")
+
+    # pandas fills short rows up to the header's width, so a wide header times many short lines
+    # is a memory bomb: bound the rows read by the cell limit too, and stop parsing one row past
+    # the limit (nrows counts the header row).
+    columns = _count_outside_quotes(header, separator) + 1 if separator is not None else 1
+    if columns > _MAX_COLUMNS:
+        raise _error(
+            file_name,
+            f"the header has {columns:,} columns, more than a spreadsheet holds ({_MAX_COLUMNS:,}). "
+            "Check the separator, or keep only the pdf_file_name and paragraph_text columns.",
+        )
+    row_cap = min(limits.max_rows, limits.max_cells // columns)
 
     # A single-column file: split on a character that cannot occur, so commas stay in the text.
     parse_sep = separator if separator is not None else _unused_char(text)
@@ -410,13 +669,32 @@ def _read_text(file_name: str, text: str, encoding: str, warnings: list[str]) ->
             doublequote=True,
             engine="c",
             low_memory=False,
+            nrows=row_cap + 2,
         )
     except pd.errors.EmptyDataError:
-        raise InputError(file_name, "the file has no data rows (it is empty or only whitespace).") from None
+        raise _error(file_name, "the file has no data rows (it is empty or only whitespace).") from None
     except pd.errors.ParserError as exc:
-        raise InputError(file_name, _explain_parser_error(str(exc), separator)) from None
+        raise _error(file_name, _explain_parser_error(str(exc), separator)) from None
+    _check_shape(file_name, raw.shape[0] - 1, max(columns, raw.shape[1]), limits)
+    return _finish(file_name, raw, encoding, separator, warnings, limits)
 
-    return _finish(file_name, raw, encoding, separator, warnings)
+
+def _check_shape(file_name: str, rows: int, columns: int, limits: InputLimits, declared: bool = False) -> None:
+    """Raise InputError if ``rows`` data rows of ``columns`` cells are over the limits."""
+    how = "declares" if declared else "has"
+    if rows > limits.max_rows:
+        raise _error(
+            file_name,
+            f"the file {how} more than {limits.max_rows:,} data rows, the limit. Remove empty "
+            f"rows or split it into smaller files, or {_limit_hint('max_rows')}.",
+        )
+    if rows * columns > limits.max_cells:
+        raise _error(
+            file_name,
+            f"the file {how} more than {limits.max_cells:,} cells ({columns:,} columns), the "
+            "limit. Remove unused columns or split it into smaller files, or "
+            f"{_limit_hint('max_cells')}.",
+        )
 
 
 def _unused_char(text: str) -> str:
@@ -446,7 +724,7 @@ def _explain_parser_error(message: str, separator: str | None) -> str:
         )
     m = re.search(r"line (\d+)", message)
     where = f" near line {m.group(1)}" if m else ""
-    detail = message.strip().replace("Error tokenizing data. C error: ", "")
+    detail = excerpt(message.strip().replace("Error tokenizing data. C error: ", ""))
     return (
         f"the CSV cannot be read{where} ({detail}). Re-export it from Excel as CSV, or "
         "check the quotes and separators there."
@@ -458,49 +736,118 @@ def _explain_parser_error(message: str, separator: str | None) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_xlsx(file_name: str, data: bytes, warnings: list[str]) -> InputTable:
+def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLimits) -> InputTable:
     if not data:
-        raise InputError(file_name, "the file is empty (0 bytes); it has no data rows.")
+        raise _error(file_name, "the file is empty (0 bytes); it has no data rows.")
     if data.startswith(_OLE_MAGIC):
-        raise InputError(
+        raise _error(
             file_name,
             "this is not a valid .xlsx workbook: it looks like an old .xls file or a "
             "password-protected workbook. Save it from Excel as .xlsx (without password) or CSV.",
         )
     if not data.startswith(_ZIP_MAGIC) or not _is_xlsx(data):
-        raise InputError(
+        raise _error(
             file_name,
             "this .xlsx file is damaged or is not an Excel workbook, so it cannot be opened. "
             "Open it in Excel and save it again as .xlsx or CSV.",
         )
+    # Deflate packs a repetitive sheet about 1000:1, so a few hundred kilobytes can unpack to
+    # hundreds of megabytes of XML. zipfile never reads past a member's declared size, so the
+    # declared sizes bound all later parsing: check their sum before opening anything.
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > limits.max_bytes:
+        raise _too_big(file_name, unpacked, limits, what="unpacked, the workbook is")
     try:
-        with pd.ExcelFile(io.BytesIO(data), engine="openpyxl") as book:
-            sheets = book.sheet_names
-            if not sheets:
-                raise InputError(file_name, "the workbook has no sheets, so it has no data rows.")
-            if len(sheets) > 1:
-                warnings.append(
-                    f"the workbook has {len(sheets)} sheets; only the first ('{sheets[0]}') was read"
-                )
-            raw = pd.read_excel(
-                book,
-                sheet_name=sheets[0],
-                header=None,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
+        # Read-only mode streams the sheet row by row instead of building it in memory.
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises many types on damaged files
+        raise _damaged_xlsx(file_name, exc) from None
+    try:
+        sheets = book.sheetnames
+        if not sheets:
+            raise _error(file_name, "the workbook has no sheets, so it has no data rows.")
+        if len(sheets) > 1:
+            warnings.append(
+                f"the workbook has {len(sheets)} sheets; only the first ('{excerpt(sheets[0])}') was read"
             )
+        rows, header_row = _sheet_rows(file_name, book[sheets[0]], limits)
     except InputError:
         raise
-    except Exception as exc:  # openpyxl raises many types on damaged files
-        raise InputError(
-            file_name,
-            f"this .xlsx workbook is damaged and cannot be read ({type(exc).__name__}). "
-            "Open it in Excel and save it again as .xlsx or CSV.",
-        ) from None
-    if raw.shape[0] == 0 or raw.shape[1] == 0:
-        raise InputError(file_name, "the first sheet is empty; it has no data rows.")
-    return _finish(file_name, raw, "xlsx", None, warnings)
+    except Exception as exc:
+        raise _damaged_xlsx(file_name, exc) from None
+    finally:
+        book.close()
+    if not rows:
+        raise _error(file_name, "the first sheet is empty; it has no data rows.")
+    return _finish(file_name, pd.DataFrame(rows, dtype=object), "xlsx", None, warnings, limits, header_row)
+
+
+def _damaged_xlsx(file_name: str, exc: Exception) -> InputError:
+    return _error(
+        file_name,
+        f"this .xlsx workbook is damaged and cannot be read ({type(exc).__name__}). "
+        "Open it in Excel and save it again as .xlsx or CSV.",
+    )
+
+
+def _sheet_rows(file_name: str, sheet: object, limits: InputLimits) -> tuple[list[list[str]], int]:
+    """The cells of a read-only sheet as text, from its first non-blank row (the header) to its
+    last non-blank row, each row cut or padded to the header's width; and the header's row
+    number (0 for a blank sheet). Raises InputError as soon as the rows or cells pass the
+    limits, so a sheet of millions of rows is never parsed to its end."""
+    # The sheet's declared size (its <dimension> element; None if absent) is checked before a
+    # single row is parsed. It can also be wrong, so the rows read are bounded too.
+    declared_rows, declared_columns = sheet.max_row, sheet.max_column  # type: ignore[attr-defined]
+    if declared_rows and declared_columns:
+        _check_shape(file_name, declared_rows - 1, declared_columns, limits, declared=True)
+    sheet.reset_dimensions()  # type: ignore[attr-defined]  # read what is there, as pandas does
+
+    # openpyxl yields a blank row for every row number it skips, and a row number is whatever
+    # the file says: bound the search for the header as well.
+    header_row, header = 0, []
+    for number, values in enumerate(
+        sheet.iter_rows(max_row=limits.max_rows + 1, values_only=True), start=1  # type: ignore[attr-defined]
+    ):
+        cells = [_cell_text(v) for v in values]
+        while cells and not cells[-1].strip():
+            cells.pop()
+        if cells:
+            header_row, header = number, cells
+            break
+    if not header_row:
+        return [], 0
+
+    # Cells right of the header have no column name, so nothing reads them: max_col cuts them
+    # off in the parser, which keeps one stray far-right cell from widening every row.
+    width = len(header)
+    row_cap = min(limits.max_rows, limits.max_cells // width)
+    rows = [header]
+    blank_run = 0  # blank rows not kept yet: kept once a later row has data (trailing ones never)
+    data_rows = sheet.iter_rows(  # type: ignore[attr-defined]
+        min_row=header_row + 1, max_row=header_row + row_cap + 1, max_col=width, values_only=True
+    )
+    for offset, values in enumerate(data_rows, start=1):
+        if offset > row_cap:
+            _check_shape(file_name, offset, width, limits)
+        cells = [_cell_text(v) for v in values]
+        if any(c.strip() for c in cells):
+            rows.extend([[""] * width for _ in range(blank_run)])
+            blank_run = 0
+            rows.append(cells)
+        else:
+            blank_run += 1
+    return rows, header_row
+
+
+def _cell_text(value: object) -> str:
+    """A cell value as text, as pandas' ``read_excel(dtype=str)`` writes it (whole numbers
+    without a trailing '.0')."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -508,10 +855,39 @@ def _read_xlsx(file_name: str, data: bytes, warnings: list[str]) -> InputTable:
 # ----------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _blank_chars() -> str:
+    """Every character that shows nothing: whitespace and the Unicode format characters (Cf:
+    zero-width space and joiners, word joiner, BOM, soft hyphen, bidi marks, ...). Cf occurs
+    only in planes 0, 1 and 14, so scanning those is enough (and ten times faster)."""
+    code_points = [*range(0x20000), *range(0xE0000, 0xE1000)]
+    return "".join(
+        ch for ch in map(chr, code_points) if ch.isspace() or unicodedata.category(ch) == "Cf"
+    )
+
+
 def _clean_name(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
-    return str(value).replace("\ufeff", "").strip()
+    return _CONTROL_RE.sub("", str(value)).strip(_blank_chars())
+
+
+def _quoted_names(names: list[str]) -> str:
+    """Column names for a message: each shortened, at most _MAX_COLUMNS_LISTED of them."""
+    shown = ", ".join(f"'{excerpt(h, 60)}'" if h else "(empty)" for h in names[:_MAX_COLUMNS_LISTED])
+    if len(names) > _MAX_COLUMNS_LISTED:
+        shown += f" and {len(names) - _MAX_COLUMNS_LISTED:,} more"
+    return shown
+
+
+def _remove_controls(col: pd.Series) -> tuple[pd.Series, int]:
+    """``col`` without terminal escapes and control characters, and how many cells had some.
+    Most cells have none, so only the ones that match are rewritten."""
+    has = col.str.contains(_CONTROL_CHAR_PATTERN, regex=True)
+    count = int(has.sum())
+    if count:
+        col = col.mask(has, col[has].str.replace(_CONTROL_PATTERN, "", regex=True))
+    return col, count
 
 
 def _finish(
@@ -520,8 +896,11 @@ def _finish(
     encoding: str,
     separator: str | None,
     warnings: list[str],
+    limits: InputLimits,
+    header_row: int = 1,
 ) -> InputTable:
-    """Turn a header-less raw frame (first row = header) into an InputTable."""
+    """Turn a header-less raw frame (first row = header, on sheet row ``header_row``) into an
+    InputTable."""
     header = [_clean_name(v) for v in raw.iloc[0].tolist()]
     body = raw.iloc[1:]
     rows_read = int(body.shape[0])
@@ -534,16 +913,19 @@ def _finish(
     dupes = [name for name, c in counts.items() if c > 1]
     if dupes:
         shown = ", ".join(
-            f"'{next(h for h in header if h.lower() == d)}' ({counts[d]} times)" for d in dupes
+            f"'{excerpt(next(h for h in header if h.lower() == d), 60)}' ({counts[d]} times)"
+            for d in dupes[:_MAX_COLUMNS_LISTED]
         )
+        if len(dupes) > _MAX_COLUMNS_LISTED:
+            shown += f" and {len(dupes) - _MAX_COLUMNS_LISTED:,} more"
         warnings.append(f"duplicate column names: {shown}")
 
     if TEXT_COLUMN not in lowered:
-        found = ", ".join(f"'{h}'" if h else "(empty)" for h in header) or "(none)"
+        found = _quoted_names(header) or "(none)"
         hint = ""
         if separator is None and len(header) == 1 and encoding != "xlsx":
             hint = " No separator (comma, semicolon or tab) was found in the header line."
-        raise InputError(
+        raise _error(
             file_name,
             f"there is no 'paragraph_text' column. Columns found: {found}.{hint} Rename the "
             "column that holds the paragraphs to paragraph_text.",
@@ -562,35 +944,63 @@ def _finish(
         )
 
     if rows_read == 0:
-        raise InputError(
+        raise _error(
             file_name,
             "the file has a header but no data rows. Add paragraphs below the header row.",
         )
 
-    row_numbers = pd.Series(range(2, rows_read + 2), dtype="int64", index=body.index)
-    text = _as_str(body.iloc[:, text_idx]).str.strip()
+    first = header_row + 1
+    row_numbers = pd.Series(range(first, first + rows_read), dtype="int64", index=body.index)
+    text, text_cleaned = _remove_controls(_as_str(body.iloc[:, text_idx]))
+    text = text.str.strip()
+    pdf_cleaned = 0
     if pdf_idx is None:
         pdf = pd.Series("", index=body.index, dtype="str")
         warnings.append(
             "no 'pdf_file_name' column; results cannot be linked to report files or investors"
         )
     else:
-        pdf = _as_str(body.iloc[:, pdf_idx]).str.strip()
+        pdf, pdf_cleaned = _remove_controls(_as_str(body.iloc[:, pdf_idx]))
+        pdf = pdf.str.strip()
+    if text_cleaned or pdf_cleaned:
+        warnings.append(
+            "control characters or terminal escape sequences were removed from "
+            f"{text_cleaned:,} paragraph_text and {pdf_cleaned:,} pdf_file_name cells"
+        )
 
-    empty = text == ""
+    # Zero-width spaces, BOMs and the like show nothing: a paragraph made only of them is empty.
+    empty = text.str.strip(_blank_chars()) == ""
+    lengths = text.str.len()
+    too_long = ~empty & (lengths > limits.max_paragraph_chars)
     dropped: list[DroppedRow] = []
     if bool(empty.any()):
         empty_body = body.loc[empty]
         all_blank = empty_body.apply(lambda col: _as_str(col).str.strip() == "").all(axis=1)
-        for r, blank in zip(row_numbers[empty].tolist(), all_blank.tolist()):
-            dropped.append(DroppedRow(row=int(r), reason="empty row" if blank else "empty paragraph_text"))
+        for r, blank, value in zip(row_numbers[empty].tolist(), all_blank.tolist(), text[empty].tolist()):
+            if value:
+                reason = "paragraph_text has only invisible characters (zero-width, BOM)"
+            else:
+                reason = "empty row" if blank else "empty paragraph_text"
+            dropped.append(DroppedRow(row=int(r), reason=reason))
+    if bool(too_long.any()):
+        for r, n in zip(row_numbers[too_long].tolist(), lengths[too_long].tolist()):
+            dropped.append(DroppedRow(
+                row=int(r),
+                reason=(
+                    f"paragraph too long: {int(n):,} characters, the limit is "
+                    f"{limits.max_paragraph_chars:,} ({LIMIT_SETTINGS['max_paragraph_chars']})"
+                ),
+            ))
+        dropped.sort(key=lambda d: d.row)
 
-    keep = ~empty
+    keep = ~(empty | too_long)
+    # The string columns stay in pandas' own string storage: a round trip through Python
+    # objects would cost more than all the cleaning above.
     frame = pd.DataFrame(
         {
             "row": row_numbers[keep].to_numpy(dtype="int64"),
-            TEXT_COLUMN: text[keep].to_numpy(dtype=object),
-            PDF_COLUMN: pdf[keep].to_numpy(dtype=object),
+            TEXT_COLUMN: text[keep].reset_index(drop=True),
+            PDF_COLUMN: pdf[keep].reset_index(drop=True),
         }
     )
     frame = frame.astype({"row": "int64", TEXT_COLUMN: "str", PDF_COLUMN: "str"})
@@ -601,7 +1011,14 @@ def _finish(
             warnings.append(f"{missing_pdf} kept rows have an empty pdf_file_name")
 
     if frame.empty:
-        raise InputError(
+        if bool(too_long.any()):
+            raise _error(
+                file_name,
+                f"no usable data rows: all {rows_read:,} rows have an empty paragraph_text or one "
+                f"longer than {limits.max_paragraph_chars:,} characters "
+                f"({_limit_hint('max_paragraph_chars')}).",
+            )
+        raise _error(
             file_name,
             f"no data rows with text: all {rows_read} rows have an empty paragraph_text.",
         )

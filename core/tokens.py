@@ -12,6 +12,11 @@ EXACT_LIMIT = 5_000
 # Chat formatting adds a few tokens per message and per reply (OpenAI cookbook figures).
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
+# bpe-openai refuses a single call on 1,000,000+ characters (ValueError) or one that yields more
+# than its chunk limit of tokens (TokenLimitError, 200,000 for o200k_base). Longer text is
+# counted in pieces of at most this many characters: a character is at most 4 UTF-8 bytes and a
+# token covers at least one byte, so a piece never exceeds 128,000 tokens.
+PIECE_CHARS = 32_000
 
 
 class Encoder(Protocol):
@@ -37,7 +42,38 @@ def encoder_for(model: str) -> Encoder:
 
 
 def count_tokens(text: str, *, model: str) -> int:
-    return len(encoder_for(model).encode_ordinary(text))
+    """Tokens of ``text`` in ``model``'s encoding. Never raises: very long text is counted in
+    pieces, and a piece the tokenizer refuses is estimated (see :func:`token_length`)."""
+    return token_length(encoder_for(model), text)
+
+
+def token_length(encoder: Encoder, text: str) -> int:
+    """Tokens of ``text`` with ``encoder``, for text of any length.
+
+    Text longer than :data:`PIECE_CHARS` is cut before a space (where the tokenizer's own
+    pre-split cuts anyway, so the sum matches the whole count up to a token per cut) and each
+    piece is counted on its own. A piece the tokenizer still refuses is estimated at four
+    characters per token: a count is an estimate for planning, and must never stop a submit.
+    """
+    if len(text) <= PIECE_CHARS:
+        return _piece_length(encoder, text)
+    total = 0
+    start = 0
+    while start < len(text):
+        end = start + PIECE_CHARS
+        if end < len(text):
+            cut = text.rfind(" ", start + 1, end)
+            end = cut if cut > start else end  # no space in the piece: cut anywhere
+        total += _piece_length(encoder, text[start:end])
+        start = end
+    return total
+
+
+def _piece_length(encoder: Encoder, text: str) -> int:
+    try:
+        return len(encoder.encode_ordinary(text))
+    except Exception:  # noqa: BLE001 - whatever the tokenizer objects to, an estimate will do
+        return max(1, len(text) // 4) if text else 0  # the same rule as _CharEstimate
 
 
 @lru_cache(maxsize=32)
@@ -71,8 +107,8 @@ def count_each(texts: Sequence[str], *, model: str, seed: int = 0) -> TextTokenC
     seconds for an estimate)."""
     encoder = encoder_for(model)
     if len(texts) <= EXACT_LIMIT:
-        return TextTokenCounts([len(encoder.encode_ordinary(t)) for t in texts], True)
+        return TextTokenCounts([token_length(encoder, t) for t in texts], True)
     sample = random.Random(seed).sample(range(len(texts)), EXACT_LIMIT)
     sample_chars = sum(len(texts[i]) for i in sample) or 1
-    ratio = sum(len(encoder.encode_ordinary(texts[i])) for i in sample) / sample_chars
+    ratio = sum(token_length(encoder, texts[i]) for i in sample) / sample_chars
     return TextTokenCounts([max(1, round(len(t) * ratio)) for t in texts], False)

@@ -85,12 +85,14 @@ def test_utf8_bom_before_cp1252_text(tmp_path: Path) -> None:
 
 
 def test_latin1_fallback_when_cp1252_fails(tmp_path: Path) -> None:
-    # 0x81 is undefined in cp1252 but valid in latin-1.
+    # 0x81 is undefined in cp1252 but valid in latin-1, where it is the C1 control U+0081:
+    # control characters are removed from the text, and the report says so.
     data = b"paragraph_text\nabc\x81 caf\xe9\n"
     table = read_input(write(tmp_path, "odd.csv", data))
     assert table.report.encoding == "latin-1"
-    assert table.frame["paragraph_text"].tolist() == ["abc\x81 café"]
+    assert table.frame["paragraph_text"].tolist() == ["abc café"]
     assert any("latin-1" in w for w in table.report.warnings)
+    assert any("control characters" in w and "1 paragraph_text" in w for w in table.report.warnings)
 
 
 def test_utf16_unicode_text_export(tmp_path: Path) -> None:
