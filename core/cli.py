@@ -178,11 +178,11 @@ class Cli:
             report = self.service.reconcile()
             for label, items in (("adopted", report.adopted), ("restored job", report.restored_jobs),
                                  ("no longer at the provider", report.unknown_at_provider),
-                                 ("orphan", report.orphans), ("problem", report.problems)):
+                                 ("orphan", report.orphans), ("removed unused upload", report.removed_files),
+                                 ("problem", report.problems)):
                 for item in items:
                     self.say(f"{label}: {item}")
-            if not any((report.adopted, report.restored_jobs, report.unknown_at_provider, report.orphans,
-                        report.problems)):
+            if not report.anything:
                 self.say("Registry and provider agree.")
             if report.problems and not (report.adopted or report.restored_jobs):
                 raise CoreError("; ".join(report.problems))
@@ -215,9 +215,18 @@ class Cli:
                         last[job.id] = line
 
             jobs = self.service.wait(ids, poll_interval=args.poll_interval, timeout=args.timeout, on_update=show)
-            unfinished = [j.id for j in jobs if not j.is_finished]
+            unsent = [j for j in jobs if j.status == "submit_failed"]
+            unfinished = [j.id for j in jobs if not j.is_finished and j.status != "submit_failed"]
+            for job in unsent:
+                reason = next((b.last_error for b in job.batches if b.last_error), "no reason recorded")
+                self.say(f"{job.id}: some batches were never submitted ({reason}). "
+                         f"Send them with: python -m core submit --resume {job.id}")
             if unfinished:
-                self.say(f"Stopped waiting after {args.timeout:g} s; still running: {', '.join(unfinished)}")
+                waited = f" after {args.timeout:g} s" if args.timeout is not None else ""
+                self.say(f"Stopped waiting{waited}; still running: {', '.join(unfinished)}")
+            elif unsent:
+                raise CommandFailed(f"{len(unsent)} job(s) could not be submitted: "
+                                    + ", ".join(j.id for j in unsent) + "; see above.")
             else:
                 self.say(f"Finished. Download with: python -m core download --batch-id {' '.join(j.id for j in jobs)}")
         else:
@@ -428,6 +437,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         if service is None:
             settings = load_settings(provider=args.provider)
             service = JobService(settings=settings)
+            service.tidy()
         cli = Cli(service, out=quiet, err=err, ask=_ask_tty)
         result = getattr(cli, args.command)(args)
     except CoreError as exc:

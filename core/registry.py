@@ -60,6 +60,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from core.errors import RegistryError
+from core.safefs import PRIVATE_FILE_MODE, private_dir
 from core.safefs import is_safe_id, open_private
 
 __all__ = [
@@ -891,7 +892,7 @@ class Registry:
                 "thread; nested transactions are not supported."
             )
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self._path.parent)
         except OSError as exc:
             raise RegistryError(f"Cannot create the folder of the job registry at {self._path}: {exc}") from None
 
@@ -904,7 +905,7 @@ class Registry:
             remaining = self._lock_timeout
             if remaining >= 0:
                 remaining = max(0.0, remaining - (time.monotonic() - started))
-            file_lock = FileLock(self._lock_path, timeout=remaining)
+            file_lock = FileLock(self._lock_path, timeout=remaining, mode=PRIVATE_FILE_MODE)
             try:
                 file_lock.acquire()
             except Timeout:

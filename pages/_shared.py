@@ -70,6 +70,7 @@ def service() -> JobService:
     if cached is None or cached.settings != current:
         try:
             cached = JobService(settings=current)
+            cached.tidy()  # a crash's leftovers, once per session
         except CoreError as exc:
             st.error(str(exc))
             st.stop()

@@ -136,7 +136,8 @@ def test_batch_refused_for_token_limit_is_resent_later(tmp_path: Path, settings)
 def test_reconcile_rebuilds_a_lost_registry(service: JobService, settings) -> None:
     job = service.submit(service.prepare(TASK1, inputs=sample_files()))
     finish(service, job.id)
-    settings.registry_path.unlink()  # the registry is lost; the provider and the job folder remain
+    settings.registry_path.unlink()  # the registry is lost, its backup too; the provider and the job folder remain
+    Path(str(settings.registry_path) + ".bak").unlink()
     assert service.list_jobs() == []
     report = service.reconcile()
     assert report.restored_jobs == [job.id] and report.orphans == []

@@ -20,7 +20,7 @@ TASK1 = "investment_activity_classification"
 
 
 def provider_batches(backend) -> list:
-    sdk = openai.OpenAI(api_key=getattr(backend, "api_key", "local"), base_url=backend.base_url, max_retries=0)
+    sdk = openai.OpenAI(api_key=backend.api_key, base_url=backend.base_url, max_retries=0)
     return list(sdk.batches.list(limit=100))
 
 

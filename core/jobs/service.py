@@ -8,6 +8,7 @@ any paid call; each refresh cycle writes the registry once.
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from core.errors import (
     JobNotFound,
     NotReady,
     ProviderError,
+    RegistryError,
+    StorageError,
     SubmissionIncomplete,
     TaskError,
     TransientProviderError,
@@ -31,14 +34,23 @@ from core.inputs import read_inputs
 from core.jobs import collect as collecting
 from core.jobs import reconcile as reconciling
 from core.jobs import recovery
-from core.jobs import token_limits
-from core.jobs.common import ROW_FILE, SNAPSHOT_FILE, APP_TAG, attempt_ids, is_live, output_may_lag, utc_now
+from core.jobs import housekeeping, token_limits
+from core.jobs.common import (
+    APP_TAG,
+    ROW_FILE,
+    SNAPSHOT_FILE,
+    attempt_ids,
+    is_live,
+    output_may_lag,
+    upload_name,
+    utc_now,
+)
 from core.models import BatchRecord, Job, SourceRecord
 from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
-from core.safefs import atomic_write
+from core.safefs import atomic_write, describe_os_error, private_dir
 from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
@@ -254,6 +266,19 @@ class JobService:
         client = self.client(prep.provider)  # fails early (no key) before anything is recorded
         job_id = self._new_job_id()
         job_dir = self.settings.jobs_dir / job_id
+        try:
+            job = self._record_intent(prep, job_id=job_id, job_dir=job_dir, created_by=created_by)
+        except (OSError, RegistryError) as exc:
+            # nothing was sent yet: leave no half-written job folder behind (a full disk)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise StorageError(describe_os_error(f"Could not write job {job_id} in {job_dir}", exc)) from None
+            raise
+        return self._send_batches(job, client)
+
+    def _record_intent(self, prep: Preparation, *, job_id: str, job_dir: Path, created_by: str) -> Job:
+        """Write the request files, the row file and the job snapshot, then record the job."""
+        private_dir(job_dir)
         requests = prep.requests
         custom_ids = requests["custom_id"].tolist()
         files = write_request_files(
@@ -295,9 +320,9 @@ class JobService:
         )
         # Intent first: from here on a crash never loses the job. The snapshot in the job
         # folder lets reconcile rebuild the record if the registry is ever lost.
-        (job_dir / SNAPSHOT_FILE).write_bytes(orjson.dumps(job.to_record(), option=orjson.OPT_INDENT_2))
+        atomic_write(job_dir / SNAPSHOT_FILE, orjson.dumps(job.to_record(), option=orjson.OPT_INDENT_2))
         self._save(job)
-        return self._send_batches(job, client)
+        return job
 
     def resume_submission(self, job_or_batch_id: str) -> Job:
         """Send the batches of a job that were never created (after a failure or a crash).
@@ -353,7 +378,9 @@ class JobService:
 
     def _create(self, job: Job, batch: BatchRecord, client: BatchClient) -> None:
         if batch.input_file_id is None:
-            batch.input_file_id = client.upload(Path(batch.request_file))
+            # named after the job and batch, so an upload whose batch was never created (a crash
+            # in between) is recognisable as ours and removed by reconcile
+            batch.input_file_id = client.upload(Path(batch.request_file), name=upload_name(job.id, batch.key))
             batch.status = "uploaded"
         info = client.create_batch(
             input_file_id=batch.input_file_id,
@@ -501,6 +528,10 @@ class JobService:
         if problems:
             raise ProviderError(f"Job {job.id}: some batches could not be cancelled: " + "; ".join(problems))
         return job
+
+    def tidy(self) -> housekeeping.TidyReport:
+        """Remove our own stale leftovers of crashed writes (see :mod:`core.jobs.housekeeping`)."""
+        return housekeeping.tidy(self.settings, self.registry)
 
     # ----- collecting and reconciling (core.jobs.collect, core.jobs.reconcile) ------------------
     def collect(self, job_or_batch_id: str, *, output_dir: Path | str | None = None) -> collecting.Collection:
