@@ -22,10 +22,11 @@ import re
 import stat
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openpyxl
@@ -45,6 +46,8 @@ __all__ = [
     "find_input_files",
     "input_limits",
     "excerpt",
+    "TextTable",
+    "read_table",
 ]
 
 TEXT_COLUMN = "paragraph_text"
@@ -257,12 +260,41 @@ def read_input(source: Path | tuple[str, bytes]) -> InputTable:
     Only regular files are read, and only within :func:`input_limits`. Raises
     :class:`InputError` when the file cannot be used at all.
     """
+    return _read_source(source)
+
+
+@dataclass
+class TextTable:
+    """Every column of a table as text (for files other than paragraph inputs, such as
+    human labels). ``frame`` has the header's names (cleaned like the inputs'; an empty name
+    becomes ``column N``, a repeated one ``name (2)``), every cell a string (``""`` when
+    empty, control characters and terminal escapes removed); ``rows`` holds the spreadsheet
+    row number of each frame row. Blank rows are left out."""
+
+    file_name: str
+    frame: pd.DataFrame
+    rows: list[int]
+    encoding: str
+    separator: str | None
+    warnings: list[str]
+
+
+def read_table(source: Path | tuple[str, bytes]) -> TextTable:
+    """Read a CSV/XLSX table keeping all its columns as text, with the same decoding,
+    separator detection, Excel handling and limits as :func:`read_input`. Raises
+    :class:`InputError` when the file cannot be used at all."""
+    return _read_source(source, finish=_finish_table)
+
+
+def _read_source(source: Path | tuple[str, bytes], finish: Callable[..., Any] | None = None) -> Any:
+    """Load, check and parse one file; ``finish`` turns the raw frame into the result
+    (:func:`_finish` for inputs, :func:`_finish_table` for plain tables)."""
     limits = _limits_for(_source_name(source))
     file_name, data = _load(source, limits)
     suffix = Path(file_name).suffix.lower()
 
     if suffix in _XLSX_SUFFIXES:
-        return _read_xlsx(file_name, data, [], limits)
+        return _read_xlsx(file_name, data, [], limits, finish=finish)
     if suffix == ".xls":
         raise _error(
             file_name,
@@ -285,10 +317,11 @@ def read_input(source: Path | tuple[str, bytes]) -> InputTable:
             data,
             ["this .csv file is really an Excel workbook; it was read as .xlsx"],
             limits,
+            finish=finish,
         )
     _reject_binary(file_name, data)
     text, encoding, warnings = _decode(file_name, data)
-    return _read_text(file_name, text, encoding, warnings, limits)
+    return _read_text(file_name, text, encoding, warnings, limits, finish=finish)
 
 
 def read_inputs(sources: Iterable[Path | tuple[str, bytes]]) -> list[InputTable]:
@@ -626,7 +659,8 @@ def _detect_separator(header: str, sample: str = "") -> str | None:
 
 
 def _read_text(
-    file_name: str, text: str, encoding: str, warnings: list[str], limits: InputLimits
+    file_name: str, text: str, encoding: str, warnings: list[str], limits: InputLimits,
+    finish: Callable[..., Any] | None = None,
 ) -> InputTable:
     separator: str | None
     m = _SEP_LINE.match(text)
@@ -676,7 +710,7 @@ def _read_text(
     except pd.errors.ParserError as exc:
         raise _error(file_name, _explain_parser_error(str(exc), separator)) from None
     _check_shape(file_name, raw.shape[0] - 1, max(columns, raw.shape[1]), limits)
-    return _finish(file_name, raw, encoding, separator, warnings, limits)
+    return (finish or _finish)(file_name, raw, encoding, separator, warnings, limits)
 
 
 def _check_shape(file_name: str, rows: int, columns: int, limits: InputLimits, declared: bool = False) -> None:
@@ -736,7 +770,8 @@ def _explain_parser_error(message: str, separator: str | None) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLimits) -> InputTable:
+def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLimits,
+               finish: Callable[..., Any] | None = None) -> InputTable:
     if not data:
         raise _error(file_name, "the file is empty (0 bytes); it has no data rows.")
     if data.startswith(_OLE_MAGIC):
@@ -780,7 +815,8 @@ def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLi
         book.close()
     if not rows:
         raise _error(file_name, "the first sheet is empty; it has no data rows.")
-    return _finish(file_name, pd.DataFrame(rows, dtype=object), "xlsx", None, warnings, limits, header_row)
+    return (finish or _finish)(file_name, pd.DataFrame(rows, dtype=object), "xlsx", None, warnings, limits,
+                               header_row)
 
 
 def _damaged_xlsx(file_name: str, exc: Exception) -> InputError:
@@ -1033,6 +1069,48 @@ def _finish(
         separator=separator,
     )
     return InputTable(file_name=file_name, frame=frame, report=report)
+
+
+def _finish_table(
+    file_name: str,
+    raw: pd.DataFrame,
+    encoding: str,
+    separator: str | None,
+    warnings: list[str],
+    limits: InputLimits,
+    header_row: int = 1,
+) -> TextTable:
+    """Turn a header-less raw frame (first row = header) into a TextTable: every column kept."""
+    header = [_clean_name(v) for v in raw.iloc[0].tolist()]
+    body = raw.iloc[1:]
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        name = name or f"column {position}"
+        seen[name.lower()] = seen.get(name.lower(), 0) + 1
+        if seen[name.lower()] > 1:
+            warnings.append(f"the column name '{excerpt(name, 60)}' appears more than once; the repeat "
+                            f"(column {position}) was named '{excerpt(name, 60)} ({seen[name.lower()]})'")
+            name = f"{name} ({seen[name.lower()]})"
+        names.append(name)
+    first = header_row + 1
+    row_numbers = np.arange(first, first + body.shape[0], dtype=np.int64)
+    columns: dict[str, pd.Series] = {}
+    cleaned = 0
+    for index, name in enumerate(names):
+        column, count = _remove_controls(_as_str(body.iloc[:, index]))
+        columns[name] = column.reset_index(drop=True)
+        cleaned += count
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(body.shape[0]))
+    if cleaned:
+        warnings.append(f"control characters or terminal escape sequences were removed from {cleaned:,} cells")
+    blank = frame.apply(lambda col: col.str.strip() == "").all(axis=1) if names else pd.Series(True, index=frame.index)
+    frame = frame.loc[~blank].reset_index(drop=True)
+    rows = row_numbers[~blank.to_numpy()].tolist()
+    if frame.empty:
+        raise _error(file_name, "the file has a header but no data rows. Add rows below the header row.")
+    return TextTable(file_name=file_name, frame=frame, rows=rows, encoding=encoding, separator=separator,
+                     warnings=warnings)
 
 
 def _as_str(col: pd.Series) -> pd.Series:
