@@ -132,3 +132,19 @@ def test_a_refusal_explained_by_our_own_queue_just_waits(tmp_path: Path, setting
     assert handle_refusal(service, job, batch, queue_busy=True, learned=learned).outcome == "waiting"
     assert batch.status == "queued" and batch.not_before is None
     assert learned == {f"local:{job.model}": 1_000_000}
+
+
+def test_the_estimate_counts_what_the_provider_counts(tmp_path: Path, settings) -> None:
+    with make_backend(tmp_path) as probe_backend:
+        prep = service_for(probe_backend, settings).prepare(TASK1, inputs=sample_files())
+    estimated = prep.chunk_tokens[0]
+    with make_backend(tmp_path, enqueued_token_limit=estimated - 1) as backend:
+        service = service_for(backend, settings)
+        job = service.submit(service.prepare(TASK1, inputs=sample_files()))
+        refused = service.client("local").retrieve(job.batches[0].batch_id)
+        for _ in range(200):
+            if refused.status == "failed":
+                break
+            refused = service.client("local").retrieve(job.batches[0].batch_id)
+    assert refused.status == "failed"
+    assert f"this batch: {estimated:,}" in refused.errors[0]  # the provider's own count, stated

@@ -633,18 +633,24 @@ class Engine:
 
 
 def _enqueued_tokens(requests: list[_Request]) -> int:
-    """Input tokens of a batch as the provider counts them for its queue limit."""
-    from core.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, count_tokens
+    """Input tokens of a batch as the provider counts them for its queue limit: the same
+    formula as the job estimate (messages, their formatting and the structured-output
+    schema), so a job planned under a limit is never refused by our own count."""
+    from core.tokens import chat_prompt_tokens
 
     total = 0
     for request in requests:
         body = request.body
-        messages = body.get("messages") or []
-        total += TOKENS_PER_REPLY
-        for message in messages:
-            content = message.get("content") if isinstance(message, dict) else None
-            total += TOKENS_PER_MESSAGE + (count_tokens(content, model=body["model"]) if isinstance(content, str) else 0)
+        contents = [m.get("content") for m in body.get("messages") or [] if isinstance(m, dict)]
+        total += chat_prompt_tokens([c if isinstance(c, str) else "" for c in contents],
+                                    schema_json=_schema_json(body), model=body["model"])
     return total
+
+
+def _schema_json(body: dict[str, Any]) -> str:
+    fmt = body.get("response_format")
+    schema = fmt.get("json_schema", {}).get("schema") if isinstance(fmt, dict) else None
+    return orjson.dumps(schema).decode() if isinstance(schema, dict) else ""
 
 
 def _safe_result(future: Future[Answer]) -> Answer:
