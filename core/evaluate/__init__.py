@@ -9,9 +9,24 @@ evaluate | compare | manifest`` are thin views over it.
 - :mod:`~core.evaluate.evaluation`: one evaluation, saved in the job's folder.
 - :mod:`~core.evaluate.compare`: two or more jobs against each other.
 - :mod:`~core.evaluate.manifest`: the methods record (JSON and Markdown).
+
+Names are loaded on first use: scikit-learn and scipy take seconds to import, and the command
+line should not pay for them on every other command.
 """
 
-from core.evaluate.compare import Comparison, compare_frames, run_comparison
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from core.evaluate.defaults import (
+    CONFIDENCE_LEVEL,
+    DEFAULT_MIN_GROUP,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    MATCH_ON,
+    MatchOn,
+)
 from core.evaluate.errors import (
     ComparisonError,
     EvaluationError,
@@ -19,33 +34,31 @@ from core.evaluate.errors import (
     LabelFileError,
     NothingToCompare,
 )
-from core.evaluate.evaluation import (
-    Evaluation,
-    evaluate,
-    latest_evaluation,
-    list_evaluations,
-    run_evaluation,
-    save_evaluation,
-)
-from core.evaluate.labels import HumanLabels, LabelProblem, parse_label, read_labels
-from core.evaluate.manifest import Manifest, build_manifest, manifest_markdown
-from core.evaluate.matching import MATCH_ON, MatchOn, normalise_text
-from core.evaluate.metrics import (
-    DEFAULT_MIN_GROUP,
-    DEFAULT_RESAMPLES,
-    DEFAULT_SEED,
-    BinaryMetrics,
-    Interval,
-    RaterAgreement,
-    binary_metrics,
-    rater_agreement,
-)
+
+_LAZY = {
+    "Comparison": "compare", "compare_frames": "compare", "run_comparison": "compare",
+    "Evaluation": "evaluation", "evaluate": "evaluation", "latest_evaluation": "evaluation",
+    "list_evaluations": "evaluation", "run_evaluation": "evaluation", "save_evaluation": "evaluation",
+    "original_job": "evaluation",
+    "HumanLabels": "labels", "LabelProblem": "labels", "parse_label": "labels", "read_labels": "labels",
+    "Manifest": "manifest", "build_manifest": "manifest", "manifest_markdown": "manifest",
+    "normalise_text": "matching",
+    "BinaryMetrics": "metrics", "Interval": "metrics", "RaterAgreement": "metrics", "binary_metrics": "metrics",
+    "rater_agreement": "metrics",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` when it is first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'core.evaluate' has no attribute {name!r}")
+    value = getattr(import_module(f"core.evaluate.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
-    "BinaryMetrics", "Comparison", "ComparisonError", "DEFAULT_MIN_GROUP", "DEFAULT_RESAMPLES", "DEFAULT_SEED",
-    "Evaluation", "EvaluationError", "HumanLabels", "Interval", "LabelColumnError", "LabelFileError", "LabelProblem",
-    "MATCH_ON", "Manifest", "MatchOn", "NothingToCompare", "RaterAgreement", "binary_metrics",
-    "build_manifest", "compare_frames", "evaluate", "latest_evaluation", "list_evaluations", "manifest_markdown",
-    "normalise_text", "parse_label", "rater_agreement", "read_labels", "run_comparison", "run_evaluation",
-    "save_evaluation",
+    "CONFIDENCE_LEVEL", "ComparisonError", "DEFAULT_MIN_GROUP", "DEFAULT_RESAMPLES", "DEFAULT_SEED",
+    "EvaluationError", "LabelColumnError", "LabelFileError", "MATCH_ON", "MatchOn", "NothingToCompare",
+    *_LAZY,
 ]

@@ -83,6 +83,26 @@ class Comparison:
         table = self.answers.loc[differ].reset_index(drop=True)
         return table
 
+    def summary_lines(self) -> list[str]:
+        """A plain-text summary: the jobs, then agreement per answer column."""
+        lines = [f"Comparing {len(self.jobs)} {self.task} jobs over {len(self.answers):,} paragraphs "
+                 f"({self.shared:,} answered by all):"]
+        for side in self.jobs:
+            failed = ", ".join(f"{n:,} {s}" for s, n in side.not_succeeded.items())
+            lines.append(f"  {side.job_id}  {side.model or '?'}: {side.answered:,} of {side.paragraphs:,} paragraphs "
+                         f"answered{f'; {failed}' if failed else ''}"
+                         f"{f'; {side.conflicts:,} conflicting' if side.conflicts else ''}")
+        for column, agreement in self.columns.items():
+            low, high = agreement.krippendorff_alpha_ci.to_record()
+            interval = "[n/a]" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
+            lines.append(f"{column}: alpha across all {_fmt(agreement.krippendorff_alpha)} {interval} "
+                         f"({agreement.units:,} paragraphs), mean pairwise kappa "
+                         f"{_fmt(agreement.mean_pairwise_kappa)}, {len(self.disagreements(column)):,} disagreements")
+            for pair in agreement.pairs:
+                lines.append(f"  {pair.a} vs {pair.b}: n={pair.n:,} kappa {_fmt(pair.cohen_kappa)} alpha "
+                             f"{_fmt(pair.krippendorff_alpha)} agreement {_fmt(pair.agreement)}")
+        return lines
+
     def to_record(self, *, max_listed: int | None = None) -> dict[str, Any]:
         """JSON-ready data; the disagreement list is cut to ``max_listed`` rows when given."""
         table = self.disagreements()
@@ -99,6 +119,10 @@ class Comparison:
             "settings": {"seed": self.seed, "n_resamples": self.n_resamples,
                          "confidence_level": self.confidence_level, "bootstrap": "percentile"},
         }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def compare_frames(frames: dict[str, pd.DataFrame], *, task: TaskSpec, models: dict[str, str] | None = None,

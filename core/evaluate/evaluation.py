@@ -195,6 +195,50 @@ class Evaluation:
             "disagreements": self.disagreements(),
         }
 
+    def summary_lines(self) -> list[str]:
+        """A plain-text summary: what was compared and left out, then the figures per column."""
+        labels = self.labels
+        who = f"{len(labels.annotators)} annotators" if labels.annotators else "no annotator column"
+        lines = [f"Job {self.job_id} ({self.task}) against {excerpt(labels.file_name)} ({who}, "
+                 f"{self.match.labelled_units:,} labelled paragraphs; matched on {self.match_on}):"]
+        failed = self.match.not_succeeded_by_status
+        failed_text = ", ".join(f"{n:,} {s}" for s, n in failed.items())
+        lines.append(
+            f"  {self.matched:,} compared; excluded: {self.ties_excluded:,} tied, {self.conflicts_excluded:,} "
+            f"conflicting, {sum(failed.values()):,} without an answer{f' ({failed_text})' if failed else ''}; "
+            f"{self.unmatched_labels:,} labelled paragraphs not in the job; {self.unmatched_rows:,} job paragraphs "
+            "not labelled"
+        )
+        if labels.problem_count:
+            lines.append(f"  {labels.problem_count:,} label problem(s), first: {labels.problems[0]}")
+        for column, result in self.columns.items():
+            m = result.metrics
+            (tn, fp), (fn, tp) = m.confusion
+            lines += [
+                f"{column} (n={m.n:,}; prevalence human {_fmt(m.human_prevalence)}, model "
+                f"{_fmt(m.model_prevalence)}; majority-class baseline accuracy {_fmt(m.majority_baseline_accuracy)})",
+                f"  accuracy {_fmt(m.accuracy)}  precision {_fmt(m.precision)}  recall {_fmt(m.recall)}  "
+                f"F1 {_fmt(m.f1)} {_ci(m.f1_ci.to_record())}",
+                f"  Cohen's kappa {_fmt(m.cohen_kappa)} {_ci(m.cohen_kappa_ci.to_record())}  Krippendorff's alpha "
+                f"{_fmt(m.krippendorff_alpha)} {_ci(m.krippendorff_alpha_ci.to_record())}  MCC {_fmt(m.mcc)}",
+                f"  confusion: tn {tn:,}  fp {fp:,}  fn {fn:,}  tp {tp:,}"
+                + (f"  ({result.ties_excluded:,} tied excluded)" if result.ties_excluded else ""),
+            ]
+            if result.human_agreement:
+                h = result.human_agreement
+                lines.append(f"  human-human ({len(h.raters)} annotators, {h.units:,} paragraphs): alpha "
+                             f"{_fmt(h.krippendorff_alpha)} {_ci(h.krippendorff_alpha_ci.to_record())}, mean "
+                             f"pairwise kappa {_fmt(h.mean_pairwise_kappa)}")
+            for item in result.breakdowns:
+                shown = ", ".join(f"{g.group} n={g.metrics.n} kappa {_fmt(g.metrics.cohen_kappa)} "
+                                  f"F1 {_fmt(g.metrics.f1)}" for g in item.groups[:10])
+                more = f" and {len(item.groups) - 10} more" if len(item.groups) > 10 else ""
+                small = f"; {item.small_groups} smaller groups left out" if item.small_groups else ""
+                lines.append(f"  by {item.by} (n >= {item.min_group}): {shown or 'no group large enough'}{more}{small}")
+        if self.saved_to:
+            lines.append(f"Saved to {self.saved_to}")
+        return lines
+
     def method_note(self) -> str:
         """One paragraph saying how the figures were made, for a methods section."""
         return METHOD_NOTE.format(report=" and report file name" if self.match_on == "text+report" else "",
@@ -244,6 +288,14 @@ class Evaluation:
             "listed_truncated": truncated,
             "saved_to": str(self.saved_to) if self.saved_to else None,
         }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _ci(values: list[float | None]) -> str:
+    return "[n/a]" if values[0] is None or values[1] is None else f"[{values[0]:.2f}, {values[1]:.2f}]"
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -14,17 +14,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from core.evaluate.defaults import MATCH_ON, MatchOn
 from core.evaluate.labels import ANNOTATOR, HumanLabels
 from core.explore import investor_from_report
 from core.results import ROW_STATUSES
 
-MatchOn = Literal["text", "text+report"]
-MATCH_ON: tuple[MatchOn, ...] = ("text", "text+report")
 
 KEY = "key"
 INVESTOR = "investor"
@@ -259,7 +258,7 @@ def match(job: JobUnits, human: HumanUnits, *, match_on: MatchOn) -> Match:
     # counts as not labelled
     unmatched_rows = jobs.loc[jobs.index.difference(labelled, sort=False)]
 
-    joined = people.loc[common].join(jobs.loc[common], rsuffix="_job", lsuffix="_human")
+    joined = people.loc[common].join(jobs.loc[common], suffixes=("_human", "_job"))
     failed = joined["status"] != "succeeded"
     conflict = ~failed & joined["conflict"].astype(bool)
     usable = joined.loc[~failed & ~conflict]

@@ -31,10 +31,8 @@ from sklearn.metrics import (
     recall_score,
 )
 
-CONFIDENCE_LEVEL = 0.95
-DEFAULT_RESAMPLES = 1000
-DEFAULT_SEED = 20261201
-DEFAULT_MIN_GROUP = 10
+from core.evaluate.defaults import CONFIDENCE_LEVEL, DEFAULT_MIN_GROUP, DEFAULT_RESAMPLES, DEFAULT_SEED
+
 _LABELS = [0, 1]
 # The four kinds of (human, model) pair, coded 2*human + model: tn, fp, fn, tp.
 _PAIR_TRUE = np.array([0, 0, 1, 1])
