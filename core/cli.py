@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence, TextIO
 import orjson
 
 from core.errors import CoreError
+from core.evaluate import DEFAULT_MIN_GROUP, DEFAULT_RESAMPLES, DEFAULT_SEED, MATCH_ON
 from core.inputs import find_input_files
 from core.jobs import JobService
 from core.models import Job
@@ -25,6 +26,7 @@ from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
 from core.tasks import TASKS, get_task
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+LISTED_IN_JSON = 50  # paragraphs per list in evaluate/compare --json; the saved evaluation holds all
 
 
 class CommandFailed(CoreError):
@@ -84,6 +86,33 @@ def build_parser() -> argparse.ArgumentParser:
     common(download)
     download.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", required=True, metavar="ID")
     download.add_argument("--output-dir", type=Path, help="write results here instead of the task's default folder")
+
+    evaluate = sub.add_parser("evaluate", help="a job's labels against human labels: kappa, alpha, F1 with intervals")
+    common(evaluate)
+    evaluate.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    evaluate.add_argument("--labels", type=Path, required=True, metavar="FILE",
+                          help="CSV/XLSX: paragraph_text, a label column per answer (e.g. score), optional annotator, pdf_file_name")
+    evaluate.add_argument("--label-column", dest="label_columns", action="extend", nargs="+", metavar="COL",
+                          help="the file's label column(s), COL or ANSWER=COL (default: columns named like the answers)")
+    evaluate.add_argument("--match-on", choices=MATCH_ON, default="text", help="match paragraphs on text, or text and report")
+    evaluate.add_argument("--min-group", type=int, default=DEFAULT_MIN_GROUP, metavar="N",
+                          help="smallest investor or report group shown in the breakdowns")
+    evaluate.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N", help="bootstrap resamples")
+    evaluate.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
+    evaluate.add_argument("--no-save", dest="save", action="store_false", help="do not save the evaluation with the job")
+
+    compare = sub.add_parser("compare", help="agreement between two or more jobs over the same paragraphs")
+    common(compare)
+    compare.add_argument("--job", "--batch-id", dest="jobs", action="append", required=True, metavar="ID",
+                         help="a job to compare; repeat for each (two or more)")
+    compare.add_argument("--match-on", choices=MATCH_ON, default="text", help="match paragraphs on text, or text and report")
+    compare.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, metavar="N", help="bootstrap resamples")
+    compare.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
+
+    manifest = sub.add_parser("manifest", help="the methods record of a job (JSON, or a Markdown paragraph)")
+    common(manifest)
+    manifest.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    manifest.add_argument("--markdown", action="store_true", help="print the Markdown paragraph (with --json: add it to the object)")
 
     demo = sub.add_parser("demo", help="run both tasks end to end on the shipped sample data")
     common(demo)
@@ -276,6 +305,38 @@ class Cli:
         if problems:
             result["errors"] = problems
         return result
+
+    # ----- evaluate, compare, manifest (core.evaluate) ---------------------------------------
+    # scikit-learn and scipy load only when one of these runs (seconds of import time)
+    def evaluate(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.evaluate import run_evaluation
+
+        evaluation = run_evaluation(self.service, args.job, args.labels, label_columns=args.label_columns,
+                                    match_on=args.match_on, min_group=args.min_group, seed=args.seed,
+                                    n_resamples=args.resamples, save=args.save)
+        for line in evaluation.summary_lines():
+            self.say(line)
+        return {"evaluation": evaluation.to_record(max_listed=LISTED_IN_JSON)}
+
+    def compare(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.evaluate import run_comparison
+
+        comparison = run_comparison(self.service, args.jobs, match_on=args.match_on, seed=args.seed,
+                                    n_resamples=args.resamples)
+        for line in comparison.summary_lines():
+            self.say(line)
+        return {"comparison": comparison.to_record(max_listed=LISTED_IN_JSON)}
+
+    def manifest(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.evaluate import build_manifest, original_job
+
+        job = original_job(self.service, args.job)
+        if job.is_finished and job.collected_at is None:  # row counts and answering models come from collecting
+            self.service.collect(job.id)
+        record = build_manifest(self.service, job.id)
+        markdown = record.to_markdown()
+        self.say(markdown)
+        return {"manifest": record.to_record(), **({"markdown": markdown} if args.markdown else {})}
 
     # ----- retry -----------------------------------------------------------------------------
     def retry(self, args: argparse.Namespace) -> dict[str, Any]:
