@@ -7,6 +7,11 @@ break or a lone carriage return always reads back as one cell. (Python's csv mod
 lone ``\\r`` bare, and readers then split the row in two.) Columns Arrow cannot convert (an
 object column mixing numbers and text) make pandas write that file instead; both are read
 back to the same values.
+
+``write_csv`` and ``write_csv_parts`` write every cell verbatim: they serve program files (the
+job's ``rows.csv``) as well as files for people, and the writers of files for people apply
+:func:`core.exportsafe.neutralise_frame` first (``core.results.write_results``). ``csv_bytes``
+makes downloads, which are always for people, so it neutralises cells itself.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
+from core.exportsafe import neutralise_frame
 
 _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
 
@@ -43,7 +50,11 @@ def write_csv_parts(frame: pd.DataFrame, parts: Sequence[tuple[Path, np.ndarray 
 
 def csv_bytes(frame: pd.DataFrame, *, excel_bom: bool = False) -> bytes:
     """The CSV text of ``frame`` as bytes, for a download. ``excel_bom`` starts it with the
-    UTF-8 byte-order mark, without which Excel reads UTF-8 as its local code page."""
+    UTF-8 byte-order mark, without which Excel reads UTF-8 as its local code page.
+
+    A download is opened by a person, so text cells that a spreadsheet would read as a formula
+    get an apostrophe in front (:mod:`core.exportsafe`); ``frame`` itself is not changed."""
+    frame = neutralise_frame(frame)
     sink = io.BytesIO()
     if excel_bom:
         sink.write(codecs.BOM_UTF8)

@@ -15,6 +15,7 @@ from annotated_types import MinLen
 from pydantic import BaseModel, ValidationError
 
 from core.csvout import write_csv, write_csv_parts
+from core.exportsafe import neutralise_frame, restore_frame
 from core.tasks import TaskSpec
 
 RowStatus = Literal[
@@ -372,9 +373,12 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path) -> list[Path]:
-    """Write the previous tool's layout: task 1 one CSV per source file, task 2 one CSV."""
+    """Write the previous tool's layout: task 1 one CSV per source file, task 2 one CSV.
+
+    These files are opened by people in spreadsheets, so text cells that could start a formula
+    get an apostrophe (:mod:`core.exportsafe`); :func:`read_results` takes it off again."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    table = frame[result_columns(task)]
+    table = neutralise_frame(frame[result_columns(task)])
     if task.parent_task is not None:
         path = output_dir / TASK2_FILE
         write_csv(table, path)
@@ -393,9 +397,11 @@ def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path) -> l
 
 
 def read_results(paths: Iterable[Path]) -> pd.DataFrame:
-    """Read result CSVs back (for the chained task and the explore view)."""
+    """Read result CSVs back (for the chained task and the explore view), every cell as the
+    text it was before :func:`write_results` neutralised it for spreadsheets."""
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    # one restore over the concatenated frame: a single vectorised pass per column
+    return restore_frame(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
 
 
 def fallback_results(requests: pd.DataFrame, reported: Container[str], batches: Iterable) -> list[RowResult]:
