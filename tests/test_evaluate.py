@@ -169,6 +169,8 @@ def test_hand_worked_breakdowns_and_disagreements() -> None:
     beta = {g.group: g.metrics for g in shown.groups}["Beta"]
     assert beta.confusion == ((0, 0), (1, 2)) and beta.precision == 1.0
 
+    assert ev.breakdown_table("investor")[["column", "group", "n", "accuracy"]].values.tolist() == [
+        ["score", "Alpha", 5, 0.8]]
     table = ev.disagreements()
     assert table[["kind", "paragraph_text", "custom_ids"]].values.tolist() == [
         ["false_positive", para("M5"), "r05"], ["false_negative", para("M6"), "r06"]]
@@ -321,3 +323,35 @@ def test_compare_hand_worked() -> None:
     table = comparison.disagreements()
     assert table["paragraph_text"].tolist() == [para("M1")]
     assert table[["j1:score", "j2:score", "j3:score"]].values.tolist() == [[0, 1, 0]]
+
+
+# ----- task 2: three answer columns, ties per column ---------------------------------------------
+
+
+def test_task2_ties_per_column_and_conflicts() -> None:
+    columns = ["intrinsic_value_score", "cash_flow_score", "ownership_control_score"]
+    results = pd.DataFrame(
+        [("s1", para("U1"), ALPHA, "succeeded", 1, 0, 0), ("s2", para("U2"), ALPHA, "succeeded", 0, 0, 0),
+         ("s3", para("U3"), BETA, "succeeded", 1, 1, 1),
+         # U4's two rows differ in ownership only: still a conflict, excluded whole
+         ("s4", para("U4"), BETA, "succeeded", 1, 0, 0), ("s5", para("U4") + " ", BETA, "succeeded", 1, 0, 1)],
+        columns=["custom_id", "paragraph_text", "pdf_file_name", "status", *columns])
+    results[columns] = results[columns].astype("Int64")
+    results["explanation"] = "because"
+    data = ("paragraph_text,annotator,intrinsic_value_score,CashFlowScore,Ownership Control Score\n"
+            f"{para('U1')},A,1,0,1\n{para('U1')},B,1,1,1\n"  # cash flow tied, the others 1
+            f"{para('U2')},A,0,0,0\n"
+            f"{para('U3')},A,1,1,0\n{para('U3')},B,0,0,1\n"  # every column tied
+            f"{para('U4')},A,1,0,0\n").encode()
+    labels = read_labels(("task2.csv", data), task=TASK2)
+    ev = evaluate(results, labels, job_id="j2", task=TASK2, n_resamples=50)
+    # U1 and U2 compared (U1 without cash flow); U3 tied in every column; U4 conflicts
+    assert (ev.matched, ev.ties_excluded, ev.conflicts_excluded, ev.unmatched_rows) == (2, 1, 1, 0)
+    assert {c: r.ties_excluded for c, r in ev.columns.items()} == {
+        "intrinsic_value_score": 1, "cash_flow_score": 2, "ownership_control_score": 1}
+    intrinsic, cash, ownership = (ev.columns[c].metrics for c in columns)
+    assert intrinsic.n == 2 and intrinsic.confusion == ((1, 0), (0, 1))
+    assert cash.n == 1 and cash.confusion == ((1, 0), (0, 0))  # U2 only
+    assert ownership.n == 2 and ownership.confusion == ((1, 0), (1, 0)) and ownership.accuracy == 0.5
+    assert ev.disagreements()[["column", "kind"]].values.tolist() == [["ownership_control_score", "false_negative"]]
+    assert set(ev.figures()["column"]) == set(columns)

@@ -149,6 +149,16 @@ class Evaluation:
             })
         return pd.DataFrame(rows)
 
+    def breakdown_table(self, by: str) -> pd.DataFrame:
+        """Figures per group (``by`` is ``investor`` or ``report``) for every answer column, one
+        row per (column, group), groups of at least ``min_group`` paragraphs only."""
+        rows = []
+        for column, result in self.columns.items():
+            for item in result.breakdowns:
+                if item.by == by:
+                    rows += [{"column": column, **g.to_record()} for g in item.groups]
+        return pd.DataFrame(rows)
+
     def disagreements(self, column: str | None = None, kind: Kind | None = None) -> pd.DataFrame:
         """Compared paragraphs where the model and the (majority) human label differ: in
         ``column`` or in any column, optionally only false positives (model 1, human 0) or

@@ -11,6 +11,7 @@ and cost, and the figures of the latest saved evaluation.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -311,8 +312,10 @@ def manifest_markdown(record: dict[str, Any]) -> str:
     usage_text = ""
     if usage:
         cost = usage.get("cost")
-        usage_text = (f" It used {usage['prompt_tokens']:,} input and {usage['completion_tokens']:,} output tokens"
-                      + (f" (cost {cost:.2f} at batch prices)." if cost is not None else " (no price known)."))
+        price = ("no price known" if cost is None else "no cost" if cost == 0
+                 else f"cost {cost:.2f} at batch prices")
+        usage_text = (f" It used {usage['prompt_tokens']:,} input and {usage['completion_tokens']:,} output tokens "
+                      f"({price}).")
     parent = f" on the paragraphs job {record['parent_job_id']} scored 1" if record.get("parent_job_id") else ""
     paragraph = (
         f"Paragraphs were labelled for {record['task_title'].lower()} (`{record['task']}`){parent} through "
@@ -325,7 +328,8 @@ def manifest_markdown(record: dict[str, Any]) -> str:
         f"({', '.join(f'`{b}`' for b in batch_ids) or 'none sent'}"
         f"{'; earlier attempts refused: ' + ', '.join(attempts) if attempts else ''}) between "
         f"{dates['first_batch_created_at'] or 'n/a'} and {dates['last_batch_ended_at'] or 'n/a'}; "
-        f"{_counts_text(record.get('row_counts'))}.{retry_text}{usage_text}"
+        f"{_counts_text(record.get('row_counts'))}.{retry_text}{usage_text} The exact request files are kept "
+        "with the job; their sha256 are in the JSON record."
     )
     parts = ["## Methods record", "", paragraph]
     evaluation = record.get("evaluation")
@@ -356,6 +360,13 @@ def manifest_markdown(record: dict[str, Any]) -> str:
             f"{evaluation.get('method') or ''}",
             "", *lines,
         ]
-    parts += ["", "### Prompts", "", "System prompt:", "", "```text", str(prompts["system"]["text"]), "```", "",
-              "User template:", "", "```text", str(prompts["user_template"]["text"]), "```", ""]
+    parts += ["", "### Prompts", "", "System prompt:", "", *_fenced(str(prompts["system"]["text"])), "",
+              "User template:", "", *_fenced(str(prompts["user_template"]["text"])), ""]
     return "\n".join(parts)
+
+
+def _fenced(text: str) -> list[str]:
+    """``text`` in a code fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}text", text, fence]

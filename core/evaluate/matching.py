@@ -100,10 +100,15 @@ def job_units(results: pd.DataFrame, *, columns: Sequence[str], match_on: MatchO
         keyed[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     keyed = keyed[keyed[KEY] != ""]
 
-    grouped = keyed.groupby(KEY, sort=False)
-    units = keyed.drop_duplicates(KEY).set_index(KEY)[["paragraph_text", "pdf_file_name"]]
-    units["custom_ids"] = grouped["custom_id"].agg(" ".join)
-    units["n_rows"] = grouped.size()
+    firsts = keyed.drop_duplicates(KEY).set_index(KEY)
+    units = firsts[["paragraph_text", "pdf_file_name"]].copy()
+    units["custom_ids"] = firsts["custom_id"]
+    units["n_rows"] = keyed.groupby(KEY, sort=False).size()
+    # joining ids group by group is slow in pandas: only paragraphs sent more than once need it
+    repeated = keyed[keyed[KEY].duplicated(keep=False)]
+    if not repeated.empty:
+        joined = repeated.groupby(KEY, sort=False)["custom_id"].agg(" ".join)
+        units.loc[joined.index, "custom_ids"] = joined
 
     succeeded = keyed[keyed["status"] == "succeeded"]
     first_success = succeeded.drop_duplicates(KEY).set_index(KEY)
