@@ -17,7 +17,7 @@ import orjson
 
 from core.errors import CoreError
 from core.evaluate import DEFAULT_MIN_GROUP, DEFAULT_RESAMPLES, DEFAULT_SEED, MATCH_ON
-from core.inputs import find_input_files
+from core.inputs import excerpt, find_input_files
 from core.jobs import JobService
 from core.models import Job
 from core.monitoring import cost_line
@@ -170,7 +170,7 @@ class Cli:
         )
         for source in prep.sources:
             dropped = f", {len(source.dropped)} dropped" if source.dropped else ""
-            self.say(f"{source.name}: {source.rows_read} rows read, {source.rows_kept} kept{dropped}")
+            self.say(f"{excerpt(source.name)}: {source.rows_read} rows read, {source.rows_kept} kept{dropped}")
             for item in source.dropped[:10]:
                 self.say(f"  row {item['row']}: {item['reason']}")
             if len(source.dropped) > 10:
@@ -509,6 +509,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except KeyboardInterrupt:
         print("Interrupted. Submitted jobs keep running; check them with: python -m core status --list-jobs", file=err)
         return 130
+    if args.command not in ("status", "registry"):  # those two print them with their listing
+        for notice in service.notices():
+            print(f"notice: {notice}", file=err)
     if args.json:
         out.write(orjson.dumps({"ok": True, **result}, option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK

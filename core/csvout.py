@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from core.exportsafe import neutralise_frame
+from core.safefs import open_private, temp_path_for
 
 _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
 
@@ -42,10 +43,15 @@ def write_csv_parts(frame: pd.DataFrame, parts: Sequence[tuple[Path, np.ndarray 
     rows at those positions (all rows for ``None``). The frame is converted to Arrow once."""
     table = _to_arrow(frame)
     for path, positions in parts:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as sink:
-            _write(frame, table, positions, sink)
-        tmp.replace(path)
+        # private (0600), short enough beside a 255-byte name, never left half-written
+        tmp = temp_path_for(path)
+        try:
+            with open_private(tmp, "wb") as sink:
+                _write(frame, table, positions, sink)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def csv_bytes(frame: pd.DataFrame, *, excel_bom: bool = False) -> bytes:

@@ -15,6 +15,7 @@ from annotated_types import MinLen
 from pydantic import BaseModel, ValidationError
 
 from core.csvout import write_csv, write_csv_parts
+from core.safefs import contained, safe_name
 from core.exportsafe import neutralise_frame, restore_frame
 from core.tasks import TaskSpec
 
@@ -387,11 +388,13 @@ def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path) -> l
     used: set[str] = set()
     file_names = frame["csv_file_name"]
     for source_index, positions in sorted(frame.groupby("source_index").indices.items()):
-        name = Path(str(file_names.iloc[positions[0]])).stem + ".csv"
+        # an uploaded file's name is untrusted: one plain component, short enough for any
+        # file system (the full name stays in the csv_file_name column)
+        name = safe_name(Path(str(file_names.iloc[positions[0]])).stem, suffix=".csv")
         if name in used:  # two uploads with the same name stay apart
-            name = f"{Path(name).stem}_s{source_index}.csv"
+            name = safe_name(f"{Path(name).stem}_s{source_index}", suffix=".csv")
         used.add(name)
-        parts.append((output_dir / name, positions))
+        parts.append((contained(output_dir, name), positions))
     write_csv_parts(table, parts)
     return [path for path, _ in parts]
 

@@ -113,9 +113,13 @@ def sidebar(svc: JobService, pages: list) -> None:
                        else "An OpenAI key is configured; choose OpenAI per job on Submit.")
         st.markdown(f"Data folder: `{cfg.data_dir}`")
         try:
-            jobs = svc.list_jobs()
+            jobs, damaged = svc.scan_jobs()
         except CoreError as exc:
             st.error(str(exc))
             return
+        for notice in svc.notices():  # jobs taken back after the registry file was lost
+            st.warning(notice)
+        for record in damaged:
+            st.warning(str(record))
         active = sum(1 for j in jobs if j.is_active)
         st.markdown(f"Active jobs: **{active}** of {len(jobs)}")
