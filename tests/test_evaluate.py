@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from core.evaluate import (
+    EvaluationError,
     LabelColumnError,
     LabelFileError,
     NothingToCompare,
@@ -290,6 +291,14 @@ def test_matching_on_text_and_report() -> None:
     ev = evaluate(job_results(), labels, job_id="j", task=TASK1, match_on="text+report", n_resamples=100)
     assert ev.matched == 7 and ev.unmatched_labels == 2  # M2 now names another report
     assert ev.unmatched_rows == 3  # R1, R2 and M2 in its own report
+
+
+def test_settings_checked() -> None:
+    labels = read_labels(("labels.csv", labels_csv()), task=TASK1)
+    with pytest.raises(EvaluationError, match="at least 50 resamples"):
+        evaluate(job_results(), labels, job_id="j", task=TASK1, n_resamples=0)
+    with pytest.raises(EvaluationError, match="at least 1"):
+        evaluate(job_results(), labels, job_id="j", task=TASK1, min_group=0)
 
 
 def test_nothing_to_compare_says_why() -> None:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
+from core.evaluate.defaults import MatchOn
 from core.evaluate.errors import ComparisonError
-from core.evaluate.evaluation import frame_records, original_job
-from core.evaluate.matching import MatchOn, job_units
+from core.evaluate.evaluation import check_resamples, frame_records, original_job
+from core.evaluate.matching import job_units
 from core.evaluate.metrics import (
     CONFIDENCE_LEVEL,
     DEFAULT_RESAMPLES,
@@ -131,6 +132,7 @@ def compare_frames(frames: dict[str, pd.DataFrame], *, task: TaskSpec, models: d
     """Compare the result rows of several jobs (job id -> ``collect(...).frame``)."""
     if len(frames) < 2:
         raise ComparisonError("Comparing needs two or more different jobs.")
+    check_resamples(n_resamples)
     columns = list(task.score_columns)
     sides: list[JobSide] = []
     usable_units: dict[str, pd.DataFrame] = {}

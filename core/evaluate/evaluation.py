@@ -17,14 +17,13 @@ import orjson
 import pandas as pd
 
 from core.errors import StorageError
+from core.evaluate.defaults import MATCH_ON, MatchOn
 from core.evaluate.errors import EvaluationError, NothingToCompare
 from core.evaluate.labels import ANNOTATOR, HumanLabels, Source, read_labels
 from core.evaluate.matching import (
     INVESTOR,
     KEY,
-    MATCH_ON,
     Match,
-    MatchOn,
     conflict_answers,
     human_units,
     job_units,
@@ -316,6 +315,16 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+MIN_RESAMPLES = 50  # below this a 95% percentile interval is read off a handful of values
+
+
+def check_resamples(n_resamples: int) -> None:
+    """Refuse a bootstrap too small to give a 95% interval."""
+    if n_resamples < MIN_RESAMPLES:
+        raise EvaluationError(f"The bootstrap needs at least {MIN_RESAMPLES} resamples (got {n_resamples}); "
+                              "1,000 is the default.")
+
+
 def evaluate(results: pd.DataFrame, labels: HumanLabels, *, job_id: str, task: TaskSpec,
              match_on: MatchOn = "text", min_group: int = DEFAULT_MIN_GROUP, seed: int = DEFAULT_SEED,
              n_resamples: int = DEFAULT_RESAMPLES, confidence_level: float = CONFIDENCE_LEVEL,
@@ -327,6 +336,7 @@ def evaluate(results: pd.DataFrame, labels: HumanLabels, *, job_id: str, task: T
         raise EvaluationError(f"Unknown matching '{match_on}'; choose one of: {', '.join(MATCH_ON)}.")
     if min_group < 1:
         raise EvaluationError(f"The smallest group size must be at least 1 (got {min_group}).")
+    check_resamples(n_resamples)
     columns = [c for c in labels.columns if c in task.score_columns]
     jobs = job_units(results, columns=columns, match_on=match_on)
     people = human_units(labels, match_on=match_on)

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from core.evaluate.defaults import MATCH_ON, MatchOn
+from core.evaluate.defaults import MatchOn
 from core.evaluate.labels import ANNOTATOR, HumanLabels
 from core.explore import investor_from_report
 from core.results import ROW_STATUSES
