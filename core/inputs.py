@@ -16,6 +16,7 @@ quoted from a file in a message is shortened by :func:`excerpt`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -123,6 +124,10 @@ class InputReport:
     warnings: list[str]  # e.g. duplicate column names, no pdf_file_name column, encoding fallback
     encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "utf-8/cp1252 (per line)" or "xlsx"
     separator: str | None  # "," ";" "\t", or None for xlsx and single-column text
+    # sha256 of the bytes that were parsed (an upload's too), and the absolute path of a file
+    # read from disk (None for an upload): the methods record names exactly what was read.
+    sha256: str | None = None
+    path: str | None = None
 
     def summary(self) -> str:
         """Return one or two readable lines describing the read.
@@ -277,6 +282,7 @@ class TextTable:
     encoding: str
     separator: str | None
     warnings: list[str]
+    sha256: str | None = None  # of the bytes that were parsed
 
 
 def read_table(source: Path | tuple[str, bytes]) -> TextTable:
@@ -291,6 +297,20 @@ def _read_source(source: Path | tuple[str, bytes], finish: Callable[..., Any] | 
     (:func:`_finish` for inputs, :func:`_finish_table` for plain tables)."""
     limits = _limits_for(_source_name(source))
     file_name, data = _load(source, limits)
+    result = _parse_source(file_name, data, limits, finish)
+    # Hashed here, from the very bytes parsed: hashing the path later could name a file that
+    # has changed since (or, for an upload, nothing at all).
+    digest = hashlib.sha256(data).hexdigest()
+    if isinstance(result, InputTable):
+        result.report.sha256 = digest
+        result.report.path = None if isinstance(source, tuple) else os.path.abspath(source)
+    else:
+        result.sha256 = digest
+    return result
+
+
+def _parse_source(file_name: str, data: bytes, limits: InputLimits, finish: Callable[..., Any] | None) -> Any:
+    """Parse loaded bytes as the file type its name says (see :func:`_read_source`)."""
     suffix = Path(file_name).suffix.lower()
 
     if suffix in _XLSX_SUFFIXES:

@@ -104,7 +104,8 @@ class BatchRecord(BaseModel):
 class SourceRecord(BaseModel):
     index: int
     name: str
-    path: str | None = None
+    path: str | None = None  # absolute path of a file read from disk; None for an upload
+    sha256: str | None = None  # of the bytes read when the job was planned (uploads too)
     rows_read: int
     rows_kept: int
     dropped: list[dict[str, Any]] = Field(default_factory=list)

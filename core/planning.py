@@ -96,6 +96,8 @@ def rows_from_tables(tables: Sequence[InputTable]) -> tuple[pd.DataFrame, list[S
             SourceRecord(
                 index=index,
                 name=table.file_name,
+                path=report.path,
+                sha256=report.sha256,
                 rows_read=report.rows_read,
                 rows_kept=report.rows_kept,
                 dropped=[{"row": d.row, "reason": d.reason} for d in report.dropped],

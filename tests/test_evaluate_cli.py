@@ -133,11 +133,6 @@ def test_compare_two_runs_and_manifest(service: JobService, tmp_path: Path) -> N
 
     human_labels(results, tmp_path / "labels.csv")
     run_json(service, "evaluate", "--job", first, "--labels", str(tmp_path / "labels.csv"), "--resamples", "50")
-    # planning records no path for files read from disk yet; a source with one is hashed
-    with service.registry.transaction() as tx:
-        stored = tx.get_job(first)
-        stored["sources"][0]["path"] = str(sample_files()[0])
-        tx.put_job(stored)
     manifest_body = run_json(service, "manifest", "--job", first, "--markdown")
     record = manifest_body["manifest"]
     job = service.get(first)
@@ -148,9 +143,11 @@ def test_compare_two_runs_and_manifest(service: JobService, tmp_path: Path) -> N
     assert record["settings_sent"]["response_format"]["strict"] is True
     assert record["prompts"]["system"]["sha256"] == hashlib.sha256(
         record["prompts"]["system"]["text"].encode()).hexdigest()
-    hashed, unkept = record["inputs"]
-    assert hashed["sha256"] == hashlib.sha256(sample_files()[0].read_bytes()).hexdigest()
-    assert unkept["sha256"] == "not kept" and unkept["rows_kept"] > 0
+    # both inputs were read from disk: their paths and the sha256 of the bytes read are recorded
+    assert [i["sha256"] for i in record["inputs"]] == [hashlib.sha256(p.read_bytes()).hexdigest()
+                                                       for p in sample_files()]
+    assert [i["path"] for i in record["inputs"]] == [str(p) for p in sample_files()]
+    assert {i["sha256_from"] for i in record["inputs"]} == {"read"} and all(i["rows_kept"] > 0 for i in record["inputs"])
     assert all(len(b["request_file_sha256"]) == 64 for b in record["batches"])
     assert [b["batch_id"] for b in record["batches"]] == [b.batch_id for b in job.batches]
     assert record["row_counts"]["succeeded"] == job.n_rows
@@ -161,12 +158,14 @@ def test_compare_two_runs_and_manifest(service: JobService, tmp_path: Path) -> N
     assert code == 0 and text.startswith("## Methods record")
 
 
-def test_uploaded_inputs_are_not_kept(service: JobService) -> None:
+def test_uploaded_inputs_are_hashed_not_kept(service: JobService) -> None:
     data = sample_files()[0].read_bytes()
     job = service.submit(service.prepare(TASK1, inputs=[("uploaded.csv", data)]))
     finish(service, job.id)
     record = run_json(service, "manifest", "--job", job.id)["manifest"]  # collects first: it never was
-    assert record["inputs"][0]["sha256"] == "not kept" and record["row_counts"]["succeeded"] > 0
+    (upload,) = record["inputs"]
+    assert upload["sha256"] == hashlib.sha256(data).hexdigest() and upload["path"] is None  # never on disk
+    assert record["row_counts"]["succeeded"] > 0
 
 
 def test_a_retry_counts_as_part_of_its_job(tmp_path: Path, settings) -> None:

@@ -280,10 +280,8 @@ def _read_text_table(source: Source) -> _TextTable:
         table = read_table(source)
     except InputError as exc:
         raise LabelFileError(exc.file_name, exc.problem) from None
-    if isinstance(source, tuple):
-        digest = hashlib.sha256(source[1]).hexdigest()
-    else:
-        digest = sha256_of_file(Path(source)) or "unreadable"
+    # the reader hashes the bytes it parsed; reading the path again could hash a newer file
+    digest = table.sha256 or "unknown"
     return _TextTable(file_name=table.file_name, frame=table.frame, rows=list(table.rows), sha256=digest,
                       encoding=table.encoding, separator=table.separator, warnings=tuple(table.warnings))
 

@@ -127,14 +127,23 @@ def _iso(stamp: int | None) -> str | None:
 
 
 def _inputs(job: Job) -> list[dict[str, Any]]:
+    """Each input file with the sha256 of the bytes read when the job was planned. Jobs
+    planned before that digest was recorded fall back to hashing the path as the file is now
+    (``sha256_from`` says which); ``changed_since`` is true when the file on disk no longer
+    has the bytes that were read."""
     out = []
     for source in job.sources:
-        digest = sha256_of_file(Path(source.path)) if source.path else None
+        now = sha256_of_file(Path(source.path)) if source.path else None
+        if source.sha256:
+            digest, origin = source.sha256, "read"
+        elif now:
+            digest, origin = now, "file now"
+        else:
+            digest, origin = NOT_KEPT, None  # an upload of an older job: its bytes were never kept
         reasons = Counter(str(d.get("reason", "")) for d in source.dropped)
         out.append({
-            "name": source.name, "path": source.path,
-            # a path is hashed as the file is now; an upload was never kept on disk
-            "sha256": digest or NOT_KEPT,
+            "name": source.name, "path": source.path, "sha256": digest, "sha256_from": origin,
+            "changed_since": bool(source.sha256 and now and now != source.sha256),
             "rows_read": source.rows_read, "rows_kept": source.rows_kept, "rows_dropped": len(source.dropped),
             "dropped_reasons": dict(reasons), "encoding": source.encoding, "separator": source.separator,
         })
@@ -264,6 +273,19 @@ def _interval(values: list[float | None] | None) -> str:
     return f" (95% CI {values[0]:.2f} to {values[1]:.2f})"
 
 
+def _input_digest(item: dict[str, Any]) -> str:
+    """An input's sha256 as the methods paragraph shows it: the full digest (a reader checks a
+    file against it), or why there is none, and a warning when the file has changed since."""
+    if item["sha256"] == NOT_KEPT:
+        return NOT_KEPT
+    text = f"`{item['sha256']}`"
+    if item.get("sha256_from") == "file now":
+        text += ", hashed later from the file on disk"
+    if item.get("changed_since"):
+        text += "; the file on disk has changed since"
+    return text
+
+
 def _counts_text(counts: dict[str, int] | None) -> str:
     if not counts:
         return "row statuses not known yet (the job has not been collected)"
@@ -288,7 +310,7 @@ def manifest_markdown(record: dict[str, Any]) -> str:
     prompts = record["prompts"]
     inputs = record.get("inputs") or []
     input_text = "; ".join(
-        f"{i['name']} (sha256 {i['sha256'][:12] if i['sha256'] != NOT_KEPT else NOT_KEPT}, {i['rows_read']:,} rows read, "
+        f"{i['name']} (sha256 {_input_digest(i)}, {i['rows_read']:,} rows read, "
         f"{i['rows_kept']:,} kept" + (f", {i['rows_dropped']:,} dropped: "
                                       + ", ".join(f"{r} ({n})" for r, n in i["dropped_reasons"].items())
                                       if i["rows_dropped"] else "") + ")"

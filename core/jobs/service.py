@@ -251,7 +251,7 @@ class JobService:
             raise TaskError(f"Job {parent.id} has no paragraph with score 1, so there is nothing for task 2.")
         rows = selected[ROW_COLUMNS].reset_index(drop=True)
         sources = [
-            SourceRecord(index=s.index, name=s.name, path=s.path, rows_read=s.rows_kept,
+            SourceRecord(index=s.index, name=s.name, path=s.path, sha256=s.sha256, rows_read=s.rows_kept,
                          rows_kept=int((rows["source_index"] == s.index).sum()))
             for s in parent.sources
         ]
