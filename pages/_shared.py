@@ -15,6 +15,7 @@ from core.settings import Settings, load_settings
 SUBMIT_PAGE = "pages/submit.py"
 MONITOR_PAGE = "pages/monitor.py"
 EXPLORE_PAGE = "pages/explore.py"
+EVALUATE_PAGE = "pages/evaluate.py"
 
 # session_state keys shared between pages (widget keys live in each page)
 FOCUS_JOB = "focus_job"  # the job the user last submitted or looked at
@@ -28,6 +29,7 @@ def route() -> None:
         st.Page(SUBMIT_PAGE, title="Submit", icon=":material/upload_file:", url_path="submit"),
         st.Page(MONITOR_PAGE, title="Monitor", icon=":material/monitoring:", url_path="monitor"),
         st.Page(EXPLORE_PAGE, title="Explore", icon=":material/query_stats:", url_path="explore"),
+        st.Page(EVALUATE_PAGE, title="Evaluate", icon=":material/fact_check:", url_path="evaluate"),
     ]
     # Streamlit serves the default page at "/" only, so /submit would be "page not found":
     # the default is a hidden start page that opens Submit under its own URL.

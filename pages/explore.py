@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import CoreError
+from core.evaluate.view import agreement_note
 from core.explore import (
     INVESTOR_COLUMN,
     NO_SCORE,
@@ -29,7 +30,7 @@ from core.explore import (
 )
 from core.tasks import ASSETIZATION_FEATURES
 from pages import _charts as charts
-from pages._shared import FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, service, ensure_router
+from pages._shared import EVALUATE_PAGE, FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, focus_job, service, ensure_router
 
 ensure_router()
 
@@ -63,6 +64,13 @@ chosen = st.multiselect(
 if not chosen:
     st.info("Choose one or more jobs to load their results.")
     st.stop()
+for job_id in chosen:  # the latest agreement with human labels of each evaluated job, and where to see more
+    if note := agreement_note(by_id[job_id]):
+        with st.container(horizontal=True, vertical_alignment="center", gap=None, key=f"explore_agreement_{job_id}"):
+            st.caption(f"{job_id}: {note}" if len(chosen) > 1 else note, width="content")
+            if st.button("Details on Evaluate", key=f"explore_evaluate_{job_id}", type="tertiary",
+                         icon=":material/fact_check:", on_click=focus_job, args=(job_id,)):
+                st.switch_page(EVALUATE_PAGE)
 
 keys = tuple((j, by_id[j].collected_at) for j in chosen)
 loaded = st.session_state.get(LOADED)

@@ -26,9 +26,9 @@ from core.submission import UNUSABLE_PROBLEM
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["pages/submit.py", "pages/monitor.py", "pages/explore.py"]
+PAGES = ["pages/submit.py", "pages/monitor.py", "pages/explore.py", "pages/evaluate.py"]
 TITLES = {"pages/submit.py": "Submit a labelling job", "pages/monitor.py": "Monitor jobs",
-          "pages/explore.py": "Explore results"}
+          "pages/explore.py": "Explore results", "pages/evaluate.py": "Evaluate labels"}
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 SAMPLE = sorted(SAMPLES.glob("*.csv"))[0]
@@ -84,7 +84,7 @@ def test_every_page_renders(page: str, populated: bool) -> None:
     infos = " ".join(texts(at.info))
     if not populated:
         expected = {"pages/submit.py": "Upload one or more", "pages/monitor.py": "No jobs yet",
-                    "pages/explore.py": "No results yet"}[page]
+                    "pages/explore.py": "No results yet", "pages/evaluate.py": "No collected job yet"}[page]
         assert expected in infos
     elif page == "pages/monitor.py":
         assert len(at.get("progress")) >= 2 and at.get("progress")[0].value == 100
@@ -92,6 +92,8 @@ def test_every_page_renders(page: str, populated: bool) -> None:
     elif page == "pages/explore.py":
         assert any("rows match" in m for m in texts(at.markdown))
         assert len(at.get("plotly_chart")) >= 2
+    elif page == "pages/evaluate.py":  # jobs to evaluate, but no labels file yet: says what to do
+        assert "Upload a labels file" in infos
 
 
 def test_upload_submit_once_monitor_explore(isolated_data_dir: Path) -> None:
@@ -333,3 +335,108 @@ def test_reconcile_and_retry_with_options_from_monitor(isolated_data_dir: Path) 
     assert not at.exception and not at.error, texts(at.error)
     (retry,) = [j for j in service.list_jobs() if j.retry_of == job.id]
     assert retry.n_rows == 1 and retry.max_tokens == 1500
+
+
+# ----- Evaluate ----------------------------------------------------------------------------------
+
+LABELS = ROOT / "data" / "labels" / "sample_human_labels.csv"
+
+
+def run_task1(service: JobService) -> str:
+    """A collected task-1 job on the sample paragraphs."""
+    job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job.id], poll_interval=0.1, timeout=60)
+    service.collect(job.id)
+    return job.id
+
+
+def expected_confusion(service: JobService, job_id: str) -> list[list[int]]:
+    """[[tn, fp], [fn, tp]] of the job's scores against the sample labels, counted here with
+    pandas (not by the code under test)."""
+    import pandas as pd
+
+    results = service.collect(job_id).frame
+    labels = pd.read_csv(LABELS, dtype=str, keep_default_na=False)
+    results = results.assign(key=results["paragraph_text"].str.split().str.join(" "))
+    labels = labels.assign(key=labels["paragraph_text"].str.split().str.join(" "))
+    both = results.merge(labels[["key", "score"]], on="key", suffixes=("_model", "_human"))
+    assert len(both) == len(labels) == 48
+    table = pd.crosstab(both["score_human"].astype(int), both["score_model"].astype(int))
+    return [[int(table.loc[h, m]) if h in table.index and m in table.columns else 0 for m in (0, 1)] for h in (0, 1)]
+
+
+def test_evaluate_upload_figures_disagreements_saved_and_explore_note() -> None:
+    service = JobService(settings=load_settings())
+    job_id = run_task1(service)
+    (tn, fp), (fn, tp) = expected_confusion(service, job_id)
+    assert fp and fn, "the sample labels must disagree with the baseline both ways"
+    at = open_page("pages/evaluate.py")
+    assert at.selectbox(key="evaluate_job").value == job_id
+    assert any("Upload a labels file" in i for i in texts(at.info))
+
+    # a file without a label column: said, and nothing to run
+    at.file_uploader(key="evaluate_upload").set_value(("notes.csv", b"paragraph_text,comment\nA,b\n", "text/csv")).run()
+    assert not at.exception
+    assert at.selectbox(key="evaluate_col_score").value == "(not evaluated)"
+    assert any("at least one answer" in w for w in texts(at.warning)) and at.button(key="evaluate_run").disabled
+
+    at.file_uploader(key="evaluate_upload").set_value(("labels.csv", LABELS.read_bytes(), "text/csv")).run()
+    assert at.selectbox(key="evaluate_col_score").value == "score"  # found by name
+    at.number_input(key="evaluate_min_group").set_value(5)
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    metrics = {m.label: m.value for m in at.metric}
+    kappa = next(label for label in metrics if label.startswith("Cohen's kappa"))
+    assert metrics["Paragraphs compared"] == "48" and float(metrics[kappa]) > 0 and "[" in kappa  # with its interval
+    (matrix,) = [t.value for t in at.table]
+    assert matrix.values.tolist() == [[tn, fp], [fn, tp]]
+    assert list(matrix.columns) == ["model 0", "model 1"] and list(matrix.index) == ["human 0", "human 1"]
+    figures = frame_with(at, "Cohen's kappa [95% CI]")
+    assert figures.loc[0, "n"] == "48" and figures.loc[0, "Cohen's kappa [95% CI]"].startswith(metrics[kappa])
+    assert len(at.get("plotly_chart")) == 1  # per investor (groups of 5 or more)
+
+    assert len(frame_with(at, "model's explanation")) == fp + fn
+    at.segmented_control(key="evaluate_dis_kind").set_value("false_positive").run()
+    shown = frame_with(at, "model's explanation")
+    assert len(shown) == fp and set(shown["kind"]) == {"false positive"} and set(shown["model"]) == {"1"}
+    at.segmented_control(key="evaluate_dis_kind").set_value("false_negative").run()
+    shown = frame_with(at, "model's explanation")
+    assert len(shown) == fn and set(shown["human"]) == {"1"} and all(shown["paragraph"].str.len() > 0)
+    assert {b.key for b in at.get("download_button")} >= {
+        "evaluate_download_figures", "evaluate_download_disagreements", "evaluate_download_manifest_md",
+        "evaluate_download_manifest_json"}
+
+    # a new session: the evaluation saved with the job is shown on arrival, and Explore notes it
+    at = open_page("pages/evaluate.py")
+    assert any("Saved with the job" in c for c in texts(at.caption))
+    assert [t.value.values.tolist() for t in at.table] == [[[tn, fp], [fn, tp]]]
+    at.switch_page("pages/explore.py").run()
+    note = next(c for c in texts(at.caption) if c.startswith("Agreement with human labels"))
+    assert "Cohen's kappa" in note and "95% CI" in note and "n = 48" in note
+    at.button(key=f"explore_evaluate_{job_id}").click().run()
+    assert at.title[0].value == "Evaluate labels" and at.selectbox(key="evaluate_job").value == job_id
+
+
+def test_evaluate_labels_from_the_data_folder_and_compare_two_jobs(isolated_data_dir: Path) -> None:
+    service = JobService(settings=load_settings())
+    first, second = run_task1(service), run_task1(service)
+    (isolated_data_dir / "labels").mkdir()
+    (isolated_data_dir / "labels" / "coders.csv").write_bytes(LABELS.read_bytes())
+    at = open_page("pages/evaluate.py")
+    at.radio(key="evaluate_labels_mode").set_value("A file in the data folder").run()
+    assert at.selectbox(key="evaluate_labels_path").value == isolated_data_dir / "labels" / "coders.csv"
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert any("coders.csv" in c for c in texts(at.caption))
+
+    # compare: the chosen job and the other collected job of its task are offered together
+    assert set(at.multiselect(key="evaluate_compare_jobs").value) == {first, second}
+    assert any("press **Compare**" in i for i in texts(at.info))
+    at.button(key="evaluate_compare_run").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    overall = frame_with(at, "alpha across all [95% CI]")
+    # the rules baseline answers a paragraph the same way every time: perfectly stable
+    assert overall.loc[0, "alpha across all [95% CI]"].startswith("1.00") and overall.loc[0, "disagreements"] == "0"
+    pairs = frame_with(at, "job B")
+    assert {pairs.loc[0, "job A"], pairs.loc[0, "job B"]} == {first, second} and pairs.loc[0, "Cohen's kappa"] == "1.00"
+    assert any("same answer on every paragraph" in s for s in texts(at.success))

@@ -37,8 +37,8 @@ from core.evaluate.errors import (
 
 _LAZY = {
     "Comparison": "compare", "compare_frames": "compare", "run_comparison": "compare",
-    "Evaluation": "evaluation", "evaluate": "evaluation", "latest_evaluation": "evaluation",
-    "list_evaluations": "evaluation", "run_evaluation": "evaluation", "save_evaluation": "evaluation",
+    "Evaluation": "evaluation", "evaluate": "evaluation", "latest_evaluation": "store",
+    "list_evaluations": "store", "run_evaluation": "evaluation", "save_evaluation": "evaluation",
     "original_job": "evaluation",
     "HumanLabels": "labels", "LabelProblem": "labels", "parse_label": "labels", "read_labels": "labels",
     "Manifest": "manifest", "build_manifest": "manifest", "manifest_markdown": "manifest",

@@ -41,6 +41,8 @@ from core.evaluate.metrics import (
     breakdown,
     rater_agreement,
 )
+# kept importable from here (the store itself is light, for Explore and the command line)
+from core.evaluate.store import EVALUATIONS_FOLDER, evaluations_dir, latest_evaluation, list_evaluations
 from core.inputs import excerpt
 from core.safefs import atomic_write, describe_os_error
 from core.tasks import TaskSpec, get_task
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
     from core.jobs import JobService
     from core.models import Job
 
-EVALUATIONS_FOLDER = "evaluations"
 MODEL_RATER = "model"
 Kind = Literal["false_positive", "false_negative"]
 BREAKDOWNS = ("investor", "report")
@@ -436,11 +437,6 @@ def run_evaluation(service: JobService, job_id: str, labels_source: Source, *,
     return evaluation
 
 
-def evaluations_dir(job_dir: Path) -> Path:
-    """Where a job's evaluations are kept."""
-    return Path(job_dir) / EVALUATIONS_FOLDER
-
-
 def save_evaluation(evaluation: Evaluation, *, job_dir: Path) -> Path:
     """Write the evaluation (every list in full) as ``<job_dir>/evaluations/<time>.json``,
     privately (0600) and atomically; returns its path."""
@@ -456,29 +452,7 @@ def save_evaluation(evaluation: Evaluation, *, job_dir: Path) -> Path:
     return path
 
 
-def list_evaluations(job_dir: Path) -> list[Path]:
-    """A job's saved evaluations, oldest first (the names sort by time)."""
-    folder = evaluations_dir(job_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("evaluation_*.json") if p.is_file() and not p.name.startswith("."))
-
-
-def latest_evaluation(job_dir: Path) -> dict[str, Any] | None:
-    """The newest readable saved evaluation of a job, or None. A damaged file is skipped (the
-    one before it is used), so one bad write never hides the others."""
-    for path in reversed(list_evaluations(job_dir)):
-        try:
-            record = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        if isinstance(record, dict):
-            record.setdefault("saved_to", str(path))
-            return record
-    return None
-
-
 __all__ = [
     "ColumnEvaluation", "Evaluation", "evaluate", "run_evaluation", "save_evaluation", "list_evaluations",
-    "latest_evaluation", "evaluations_dir", "original_job", "frame_records",
+    "latest_evaluation", "evaluations_dir", "original_job", "frame_records", "EVALUATIONS_FOLDER",
 ]

@@ -206,23 +206,41 @@ def read_labels(source: Source, *, task: TaskSpec, label_columns: Sequence[str] 
     )
 
 
-def _label_columns(file_name: str, task: TaskSpec, header: list[str], by_key: dict[str, str],
-                   explicit: Sequence[str] | None) -> dict[str, str]:
-    """Answer column -> file column."""
+def _answer_of_key(task: TaskSpec) -> dict[str, str]:
+    """Compared name -> answer column: the answer column's own name and the response field's
+    name (``score`` and ``Score``; ``cash_flow_score`` and ``CashFlowScore``)."""
     answers = list(task.score_columns)
-    # the answer column's own name and the response field's name (Score, CashFlowScore)
     answer_of_key = {column_key(a): a for a in answers}
     for field_name, column in task.columns.items():
         if column in answers:
             answer_of_key[column_key(field_name)] = column
+    return answer_of_key
+
+
+def find_label_columns(task: TaskSpec, header: Sequence[str]) -> dict[str, str]:
+    """The file column of each answer column of ``task`` found by name in ``header`` (case,
+    spaces and underscores ignored), in task order; answer columns not found are left out."""
+    by_key: dict[str, str] = {}
+    for column in header:
+        by_key.setdefault(column_key(column), column)
+    answer_of_key = _answer_of_key(task)
+    found = {answer_of_key[k]: by_key[k] for k in answer_of_key if k in by_key}
+    return {a: found[a] for a in task.score_columns if a in found}
+
+
+def _label_columns(file_name: str, task: TaskSpec, header: list[str], by_key: dict[str, str],
+                   explicit: Sequence[str] | None) -> dict[str, str]:
+    """Answer column -> file column."""
+    answers = list(task.score_columns)
+    answer_of_key = _answer_of_key(task)
     if not explicit:
-        found = {answer_of_key[k]: by_key[k] for k in answer_of_key if k in by_key}
+        found = find_label_columns(task, header)
         if not found:
             wanted = " or ".join(f"'{a}'" for a in answers)
             raise LabelColumnError(file_name, f"no label column for {task.name}: expected {wanted} (case and "
                                               f"underscores ignored). Columns found: {_names(header)}. Name the label "
                                               "column with --label-column COLUMN (or ANSWER=COLUMN).")
-        return {a: found[a] for a in answers if a in found}
+        return found
 
     mapping: dict[str, str] = {}
     for spec in explicit:
