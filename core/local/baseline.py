@@ -241,15 +241,61 @@ def _error(message: str, *, param: str | None = None, code: str | None = None) -
     )
 
 
-def task_name(body: dict[str, Any]) -> str | None:
+# The answer fields of each built-in task. A request is recognised by the properties its
+# response schema asks for, not by the schema's name: the previous tool names its schema
+# "structured_response" for both tasks, Bespoke Curator "output_schema", and an answer is only
+# useful if it has the fields the client's schema requires.
+TASK_FIELDS: dict[str, frozenset[str]] = {
+    TASK_INVESTMENT: frozenset({"Score", "Explanation"}),
+    TASK_ASSETIZATION: frozenset({"IntrinsicValueScore", "CashFlowScore", "OwnershipControlScore", "Explanation"}),
+}
+
+
+def _response_schema(body: dict[str, Any]) -> tuple[str | None, object]:
+    """(json_schema.name, schema) of a request's response_format; either may be None.
+
+    Besides OpenAI's ``{"type": "json_schema", "json_schema": {"name", "schema"}}`` the
+    llama-cpp-python form ``{"type": "json_object", "schema": {...}}`` is read too."""
     fmt = body.get("response_format")
     if not isinstance(fmt, dict):
+        return None, None
+    block = fmt.get("json_schema")
+    if isinstance(block, dict):
+        name = block.get("name")
+        return (name if isinstance(name, str) else None), block.get("schema")
+    return None, fmt.get("schema")
+
+
+def schema_fields(body: dict[str, Any]) -> frozenset[str] | None:
+    """The property names the request's response schema declares, or None when it declares
+    none (no schema, an empty one, or one without a ``properties`` object)."""
+    _unused, schema = _response_schema(body)
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or not properties:
         return None
-    schema = fmt.get("json_schema")
-    if not isinstance(schema, dict):
-        return None
-    name = schema.get("name")
-    return name if isinstance(name, str) else None
+    return frozenset(str(key) for key in properties)
+
+
+def task_name(body: dict[str, Any]) -> str | None:
+    """The built-in task a chat-completions request body asks for, or None.
+
+    Decided by the properties of its response schema (``Score``/``Explanation`` is task 1;
+    the three assetization scores and ``Explanation`` are task 2), whatever the schema is
+    named. Only a schema that declares no properties at all falls back to its name, when that
+    is a built-in task's name: any answer satisfies such a schema, so the name is the only hint.
+    """
+    fields = schema_fields(body)
+    if fields is not None:
+        return next((task for task, wanted in TASK_FIELDS.items() if fields == wanted), None)
+    name, _unused = _response_schema(body)
+    return name if name in KNOWN_TASKS else None
+
+
+def expected_schemas() -> str:
+    """What a request must ask for to be answered, for error messages."""
+    return "; or ".join(
+        f"properties {', '.join(sorted(fields))} ({task})" for task, fields in TASK_FIELDS.items()
+    )
 
 
 def last_user_text(body: dict[str, Any]) -> str | None:
@@ -273,22 +319,33 @@ def last_user_text(body: dict[str, Any]) -> str | None:
 
 
 def _schema(body: dict[str, Any]) -> object:
-    response_format = body.get("response_format")
-    json_schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
-    return json_schema.get("schema") if isinstance(json_schema, dict) else None
+    return _response_schema(body)[1]
+
+
+def unsupported_task_message(body: dict[str, Any]) -> str:
+    """Why a request matches no built-in task, and what would: for a per-line error."""
+    fields = schema_fields(body)
+    name, _unused = _response_schema(body)
+    if fields is not None:
+        shown = [field[:40] for field in sorted(fields)[:10]]  # a client's schema can be huge
+        more = f" and {len(fields) - len(shown)} more" if len(fields) > len(shown) else ""
+        asked = f"its response schema asks for properties {', '.join(shown)}{more}"
+    elif name is not None:
+        asked = f"its response schema ({name!r}) declares no properties"
+    else:
+        asked = "it has no response_format json_schema"
+    return (
+        f"The local backend answers only the two built-in tasks ({', '.join(KNOWN_TASKS)}), "
+        f"recognised by the properties of the response_format json_schema (any name): expected "
+        f"{expected_schemas()}; {asked}. Configure a chat server (chat_base_url) to run other tasks."
+    )
 
 
 def answer(body: dict[str, Any], *, created: int = 0) -> BaselineAnswer:
     """Answer one chat-completions request body. Deterministic for a given body and `created`."""
     name = task_name(body)
     if name not in KNOWN_TASKS:
-        return _error(
-            "The local baseline scorer only knows the two built-in tasks "
-            f"({', '.join(KNOWN_TASKS)}); this request's response_format json_schema name is "
-            f"{name!r}. Configure a chat server (chat_base_url) to run other tasks.",
-            param="response_format",
-            code="unsupported_task",
-        )
+        return _error(unsupported_task_message(body), param="response_format", code="unsupported_task")
     text = last_user_text(body)
     if text is None:
         return _error("The request has no user message to score.", param="messages", code="missing_user_message")

@@ -26,7 +26,7 @@ import orjson
 from core.errors import CoreError
 
 from .responders import Answer, BaselineResponder, Responder, error_body, make_responder
-from .store import ResultsLog, Store
+from .store import ResultsLog, Store, UnknownId
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,14 @@ SUPPORTED_WINDOWS = ("24h",)
 ACTIVE_STATUSES = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 CANCELLABLE_STATUSES = frozenset({"validating", "in_progress", "finalizing"})
 FILE_PURPOSES = frozenset({"batch", "user_data", "assistants", "fine-tune", "vision", "evals"})
+# OpenAI's file expiry policy (``expires_after`` on files.create, ``output_expires_after`` on
+# batches.create): ``{"anchor": "created_at", "seconds": N}`` with N from one hour to 30 days;
+# files with purpose=batch expire after 30 days unless told otherwise, others never.
+EXPIRY_ANCHOR = "created_at"
+MIN_EXPIRY_SECONDS = 3_600
+MAX_EXPIRY_SECONDS = 2_592_000
+BATCH_FILE_EXPIRY_SECONDS = MAX_EXPIRY_SECONDS
+LIST_ORDERS = ("asc", "desc")
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class _Batch:
     output_tokens: int = 0
     total_tokens: int = 0
     enqueued_tokens: int = 0  # counted only when an enqueued-token limit is configured
+    output_expiry_seconds: int | None = None  # output_expires_after: the result files' lifetime
 
     @property
     def id(self) -> str:
@@ -155,7 +164,8 @@ class _Batch:
         return out
 
     def doc(self) -> dict[str, Any]:
-        return {"batch": self.snapshot(), "seq": self.seq, "deadline": self.deadline}
+        return {"batch": self.snapshot(), "seq": self.seq, "deadline": self.deadline,
+                "output_expiry_seconds": self.output_expiry_seconds}
 
 
 def _int(value: Any) -> int:
@@ -204,6 +214,8 @@ class Engine:
                     batch = _Batch(obj=doc["batch"], seq=int(doc["seq"]), deadline=float(doc["deadline"]))
                 except (KeyError, TypeError, ValueError):
                     continue
+                expiry = doc.get("output_expiry_seconds")
+                batch.output_expiry_seconds = expiry if _is_expiry(expiry) else None
                 for custom_id, record in self.store.read_results(batch.id).items():
                     ok = 200 <= _int(record.get("status_code")) < 300
                     batch.done[custom_id] = ok
@@ -213,6 +225,8 @@ class Engine:
             for batch in self._batches.values():
                 if batch.status in ACTIVE_STATUSES:
                     self._spawn_runner(batch)
+        for meta in list(self.store.iter_file_metas()):
+            self._expired(meta)  # files whose time ran out while the backend was stopped go now
 
     def stop(self) -> None:
         """Stop processing; in-flight requests get a grace period, state stays resumable."""
@@ -255,11 +269,16 @@ class Engine:
             return True
 
     # ---- files ---------------------------------------------------------------------------
-    def create_file(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
+    def create_file(self, filename: str, purpose: str, data: bytes, *, expires_after: Any = None) -> dict[str, Any]:
+        """Store an uploaded file. ``expires_after`` is OpenAI's expiry policy (see
+        :func:`parse_expiry`); without one, a purpose=batch file expires after 30 days."""
         if purpose not in FILE_PURPOSES:
             raise ApiError(400, f"'{purpose}' is not one of {sorted(FILE_PURPOSES)} - 'purpose'", param="purpose")
         if len(data) > self.config.max_file_bytes:
             raise ApiError(
+        seconds = parse_expiry(expires_after, "expires_after")
+        if seconds is None and purpose == "batch":
+            seconds = BATCH_FILE_EXPIRY_SECONDS
                 400,
                 f"File is too large: {len(data)} bytes, the limit is {self.config.max_file_bytes} bytes.",
                 param="file",
@@ -267,26 +286,43 @@ class Engine:
             )
         meta = {
             "id": "file-" + secrets.token_hex(12),
+        created = _now()
             "object": "file",
             "bytes": len(data),
-            "created_at": _now(),
+            "created_at": created,
             "filename": filename or "upload",
             "purpose": purpose,
             "status": "processed",
             "status_details": None,
-            "expires_at": None,
+            "expires_at": None if seconds is None else created + seconds,
         }
         self.store.save_file(meta, data)
         return meta
 
     def get_file(self, file_id: str) -> dict[str, Any]:
         meta = self.store.load_file_meta(file_id)
-        if meta is None:
+        if meta is None or self._expired(meta):
             raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
         return meta
 
     def delete_file(self, file_id: str) -> dict[str, Any]:
         self.get_file(file_id)
+    def _expired(self, meta: dict[str, Any]) -> bool:
+        """Whether a file's expiry time has passed; such a file is gone for clients, and its
+        data is removed unless an unfinished batch still reads it as its input."""
+        expires_at = meta.get("expires_at")
+        if not isinstance(expires_at, (int, float)) or isinstance(expires_at, bool) or expires_at > time.time():
+            return False
+        with self._lock:
+            in_use = any(b.obj["input_file_id"] == meta.get("id") and b.status in ACTIVE_STATUSES
+                         for b in self._batches.values())
+            if not in_use:
+                try:
+                    self.store.delete_file(meta["id"])
+                except (KeyError, UnknownId):
+                    pass
+        return True
+
         with self._lock:
             if any(b.obj["input_file_id"] == file_id and b.status in ACTIVE_STATUSES for b in self._batches.values()):
                 raise ApiError(400, f"File {file_id} is the input of an unfinished batch.", param="file_id")
@@ -297,8 +333,13 @@ class Engine:
         self.get_file(file_id)
         return self.store.file_data_path(file_id)
 
-    def list_files(self, *, limit: int = 10000, after: str | None = None, purpose: str | None = None) -> dict[str, Any]:
-        metas = sorted(self.store.iter_file_metas(), key=lambda m: (m.get("created_at", 0), m.get("id", "")), reverse=True)
+    def list_files(self, *, limit: int = 10000, after: str | None = None, purpose: str | None = None,
+                   order: str | None = None) -> dict[str, Any]:
+        """Files by ``created_at``, newest first unless ``order`` is ``asc``; expired ones are
+        left out (and removed)."""
+        descending = _descending(order)
+        metas = [m for m in self.store.iter_file_metas() if not self._expired(m)]
+        metas.sort(key=lambda m: (_int(m.get("created_at")), str(m.get("id", ""))), reverse=descending)
         if purpose:
             metas = [m for m in metas if m.get("purpose") == purpose]
         return _page(metas, limit=limit, after=after, max_limit=10000)
@@ -326,7 +367,8 @@ class Engine:
         if metadata is not None:
             _check_metadata(metadata)
         meta = self.store.load_file_meta(input_file_id)
-        if meta is None:
+        if meta is None or self._expired(meta):
+        output_expiry = parse_expiry(params.get("output_expires_after"), "output_expires_after")
             raise ApiError(404, f"No such File object: {input_file_id}", param="input_file_id", code="file_not_found")
         if meta.get("purpose") != "batch":
             raise ApiError(400, f"File {input_file_id} has purpose '{meta.get('purpose')}', expected 'batch'.", param="input_file_id")
@@ -359,7 +401,8 @@ class Engine:
             if not self._started:
                 raise ApiError(503, "The local backend is shutting down.", type_="server_error")
             self._seq += 1
-            batch = _Batch(obj=obj, seq=self._seq, deadline=created + self.config.completion_window_seconds)
+            batch = _Batch(obj=obj, seq=self._seq, deadline=created + self.config.completion_window_seconds,
+                           output_expiry_seconds=output_expiry)
             self.store.save_batch(batch.doc())
             self._batches[batch.id] = batch
             self._spawn_runner(batch)
@@ -381,9 +424,11 @@ class Engine:
             self._set_status(batch, "cancelling", cancelling_at=_now())
             return batch.snapshot()
 
-    def list_batches(self, *, limit: int = 20, after: str | None = None) -> dict[str, Any]:
+    def list_batches(self, *, limit: int = 20, after: str | None = None, order: str | None = None) -> dict[str, Any]:
+        """Batches newest first, or oldest first with ``order="asc"``."""
+        descending = _descending(order)
         with self._lock:
-            ordered = sorted(self._batches.values(), key=lambda b: b.seq, reverse=True)
+            ordered = sorted(self._batches.values(), key=lambda b: b.seq, reverse=descending)
             objs = [b.snapshot() for b in ordered]
         return _page(objs, limit=limit, after=after, max_limit=100)
 
@@ -604,29 +649,31 @@ class Engine:
                 "error": None,
             }
             (output if 200 <= _int(record["status_code"]) < 300 else errors).append(orjson.dumps(line))
-        output_id = self._write_result_file(batch.id, "output", output)
-        error_id = self._write_result_file(batch.id, "error", errors)
+        output_id = self._write_result_file(batch.id, "output", output, batch.output_expiry_seconds)
+        error_id = self._write_result_file(batch.id, "error", errors, batch.output_expiry_seconds)
         with self._lock:
             if final == "completed" and batch.status == "cancelling":
                 final = "cancelled"  # cancel arrived while finalizing
             stamp = {"completed": "completed_at", "cancelled": "cancelled_at", "expired": "expired_at"}[final]
             self._set_status(batch, final, output_file_id=output_id, error_file_id=error_id, **{stamp: _now()})
 
-    def _write_result_file(self, batch_id: str, kind: str, lines: list[bytes]) -> str | None:
+    def _write_result_file(self, batch_id: str, kind: str, lines: list[bytes], expiry_seconds: int | None = None) -> str | None:
         if not lines:
             return None
         data = b"\n".join(lines) + b"\n"
         file_id = _derived_file_id(batch_id, kind)
         meta = {
             "id": file_id,
+        created = _now()
             "object": "file",
             "bytes": len(data),
-            "created_at": _now(),
+            "created_at": created,
             "filename": f"{batch_id}_{kind}.jsonl",
             "purpose": "batch_output",
             "status": "processed",
             "status_details": None,
-            "expires_at": None,
+            # output_expires_after is anchored at the file's own creation, not the batch's
+            "expires_at": None if expiry_seconds is None else created + expiry_seconds,
         }
         self.store.save_file(meta, data)
         return file_id
@@ -678,6 +725,44 @@ def _check_metadata(metadata: Any) -> None:
 
 def _page(objs: list[dict[str, Any]], *, limit: int, after: str | None, max_limit: int) -> dict[str, Any]:
     if not 1 <= limit <= max_limit:
+def _is_expiry(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and MIN_EXPIRY_SECONDS <= value <= MAX_EXPIRY_SECONDS)
+
+
+def parse_expiry(value: Any, param: str) -> int | None:
+    """The lifetime in seconds that an OpenAI expiry policy (``{"anchor": "created_at",
+    "seconds": N}``, N from 3600 to 2592000) asks for; None when no policy is given. A
+    malformed policy is a 400 naming the parameter, as OpenAI answers."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, f"Invalid type for '{param}': expected an object with 'anchor' and 'seconds'.",
+                       param=param, code="invalid_type")
+    anchor = value.get("anchor")
+    if anchor != EXPIRY_ANCHOR:
+        raise ApiError(400, f"Invalid value for '{param}.anchor': {str(anchor)[:40]!r}. Supported values are: "
+                       f"'{EXPIRY_ANCHOR}'.", param=f"{param}.anchor", code="invalid_value")
+    seconds = value.get("seconds")
+    if isinstance(seconds, str) and seconds.strip().isdigit():  # a multipart form field is text
+        seconds = int(seconds.strip())
+    if not _is_expiry(seconds):
+        raise ApiError(400, f"Invalid value for '{param}.seconds': must be an integer between "
+                       f"{MIN_EXPIRY_SECONDS} (1 hour) and {MAX_EXPIRY_SECONDS} (30 days).",
+                       param=f"{param}.seconds", code="invalid_value")
+    return seconds
+
+
+def _descending(order: str | None) -> bool:
+    """``order`` of a list request: ``desc`` (the default, newest first) or ``asc``."""
+    if order in (None, ""):
+        return True
+    if order not in LIST_ORDERS:
+        raise ApiError(400, f"Invalid value for 'order': {str(order)[:40]!r}. Supported values are: 'asc' and 'desc'.",
+                       param="order", code="invalid_value")
+    return order == "desc"
+
+
         raise ApiError(400, f"Invalid 'limit': must be between 1 and {max_limit}.", param="limit", code="invalid_value")
     if after:
         ids = [o["id"] for o in objs]

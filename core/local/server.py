@@ -274,11 +274,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not purpose:
             raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose", code="missing_required_parameter")
         filename, data = files["file"]
-        self._send_json(200, engine.create_file(filename, purpose, data))
+        self._send_json(200, engine.create_file(filename, purpose, data, expires_after=_expires_after(fields)))
 
     def _h_list_files(self, query: dict[str, str]) -> None:
         limit = _int_param(query, "limit", 10000)
-        page = self.server.backend.engine.list_files(limit=limit, after=query.get("after"), purpose=query.get("purpose"))
+        page = self.server.backend.engine.list_files(limit=limit, after=query.get("after"), purpose=query.get("purpose"),
+                                                     order=query.get("order"))
         self._send_json(200, page)
 
     def _h_get_file(self, query: dict[str, str], id: str) -> None:  # noqa: A002
@@ -309,7 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _h_list_batches(self, query: dict[str, str]) -> None:
         limit = _int_param(query, "limit", 20)
-        self._send_json(200, self.server.backend.engine.list_batches(limit=limit, after=query.get("after")))
+        self._send_json(200, self.server.backend.engine.list_batches(limit=limit, after=query.get("after"),
+                                                                     order=query.get("order")))
 
     def _h_shutdown(self, query: dict[str, str]) -> None:
         # Admitted means the caller holds the state dir's token, like every other route.
@@ -326,6 +328,24 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ApiError(400, f"Invalid '{name}': expected an integer.", param=name, code="invalid_value") from None
+
+
+def _expires_after(fields: dict[str, str]) -> Any:
+    """The ``expires_after`` policy of an upload form: the openai SDKs send it as the fields
+    ``expires_after[anchor]`` and ``expires_after[seconds]``; a JSON object in one field
+    ``expires_after`` is read too. None when the form has neither."""
+    parts = {key[len("expires_after["):-1]: value for key, value in fields.items()
+             if key.startswith("expires_after[") and key.endswith("]")}
+    if parts:
+        return parts
+    raw = fields.get("expires_after")
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Invalid 'expires_after': expected an object with 'anchor' and 'seconds'.",
+                       param="expires_after", code="invalid_value") from None
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
