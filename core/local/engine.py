@@ -274,19 +274,19 @@ class Engine:
         :func:`parse_expiry`); without one, a purpose=batch file expires after 30 days."""
         if purpose not in FILE_PURPOSES:
             raise ApiError(400, f"'{purpose}' is not one of {sorted(FILE_PURPOSES)} - 'purpose'", param="purpose")
-        if len(data) > self.config.max_file_bytes:
-            raise ApiError(
         seconds = parse_expiry(expires_after, "expires_after")
         if seconds is None and purpose == "batch":
             seconds = BATCH_FILE_EXPIRY_SECONDS
+        if len(data) > self.config.max_file_bytes:
+            raise ApiError(
                 400,
                 f"File is too large: {len(data)} bytes, the limit is {self.config.max_file_bytes} bytes.",
                 param="file",
                 code="file_too_large",
             )
+        created = _now()
         meta = {
             "id": "file-" + secrets.token_hex(12),
-        created = _now()
             "object": "file",
             "bytes": len(data),
             "created_at": created,
@@ -305,8 +305,6 @@ class Engine:
             raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
         return meta
 
-    def delete_file(self, file_id: str) -> dict[str, Any]:
-        self.get_file(file_id)
     def _expired(self, meta: dict[str, Any]) -> bool:
         """Whether a file's expiry time has passed; such a file is gone for clients, and its
         data is removed unless an unfinished batch still reads it as its input."""
@@ -323,6 +321,8 @@ class Engine:
                     pass
         return True
 
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        self.get_file(file_id)
         with self._lock:
             if any(b.obj["input_file_id"] == file_id and b.status in ACTIVE_STATUSES for b in self._batches.values()):
                 raise ApiError(400, f"File {file_id} is the input of an unfinished batch.", param="file_id")
@@ -366,9 +366,9 @@ class Engine:
             raise ApiError(400, f"Invalid value: '{window}'. Supported values are: '24h'.", param="completion_window", code="invalid_value")
         if metadata is not None:
             _check_metadata(metadata)
+        output_expiry = parse_expiry(params.get("output_expires_after"), "output_expires_after")
         meta = self.store.load_file_meta(input_file_id)
         if meta is None or self._expired(meta):
-        output_expiry = parse_expiry(params.get("output_expires_after"), "output_expires_after")
             raise ApiError(404, f"No such File object: {input_file_id}", param="input_file_id", code="file_not_found")
         if meta.get("purpose") != "batch":
             raise ApiError(400, f"File {input_file_id} has purpose '{meta.get('purpose')}', expected 'batch'.", param="input_file_id")
@@ -662,9 +662,9 @@ class Engine:
             return None
         data = b"\n".join(lines) + b"\n"
         file_id = _derived_file_id(batch_id, kind)
+        created = _now()
         meta = {
             "id": file_id,
-        created = _now()
             "object": "file",
             "bytes": len(data),
             "created_at": created,
@@ -723,8 +723,6 @@ def _check_metadata(metadata: Any) -> None:
             raise ApiError(400, f"Metadata value of '{key}' must be a string of at most 512 characters.", param="metadata")
 
 
-def _page(objs: list[dict[str, Any]], *, limit: int, after: str | None, max_limit: int) -> dict[str, Any]:
-    if not 1 <= limit <= max_limit:
 def _is_expiry(value: Any) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)
             and MIN_EXPIRY_SECONDS <= value <= MAX_EXPIRY_SECONDS)
@@ -763,6 +761,8 @@ def _descending(order: str | None) -> bool:
     return order == "desc"
 
 
+def _page(objs: list[dict[str, Any]], *, limit: int, after: str | None, max_limit: int) -> dict[str, Any]:
+    if not 1 <= limit <= max_limit:
         raise ApiError(400, f"Invalid 'limit': must be between 1 and {max_limit}.", param="limit", code="invalid_value")
     if after:
         ids = [o["id"] for o in objs]
