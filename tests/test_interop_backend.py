@@ -16,9 +16,9 @@ import pytest
 from openai import OpenAI
 
 from core.local import LocalBackend, baseline
-from core.local.engine import BATCH_FILE_EXPIRY_SECONDS
 
 TASK1 = "investment_activity_classification"
+THIRTY_DAYS = 30 * 86_400  # OpenAI: files with purpose=batch expire after 30 days by default
 TASK2 = "assetization_features_scoring"
 CONCRETE = "In 2023 we invested EUR 12 million in a green bond financing wetland restoration."
 ASSETS = "The fund sells biodiversity credits and pays investors a return from timber income; we hold a board seat."
@@ -142,7 +142,7 @@ def test_expiry_policies_as_openai_documents_them(tmp_path: Path, backend: Local
     assert client.files.retrieve(hour.id).expires_at == hour.created_at + 3600
     with open(path, "rb") as handle:
         default = client.files.create(file=handle, purpose="batch")
-    assert default.expires_at == default.created_at + BATCH_FILE_EXPIRY_SECONDS == default.created_at + 30 * 86400
+    assert default.expires_at == default.created_at + THIRTY_DAYS
     with open(path, "rb") as handle:
         kept = client.files.create(file=handle, purpose="user_data")
     assert kept.expires_at is None
