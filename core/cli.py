@@ -22,7 +22,7 @@ from core.jobs import JobService
 from core.models import Job
 from core.monitoring import cost_line
 from core.prompts import load_prompts
-from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
+from core.settings import COLUMN_NAMES, DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
 from core.tasks import TASKS, get_task
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the model's batch queue limit; larger jobs are sent as batches in turn")
     submit.add_argument("--dry-run", action="store_true", help="validate and estimate only; submit nothing")
     submit.add_argument("--resume", metavar="JOB", help="send the batches of JOB that were not submitted")
+    submit.add_argument("--from-results", type=Path, metavar="DIR",
+                        help="task 2: a task-1 result folder of the previous tool (CSVs with paragraph_text and score)")
+    submit.add_argument("--hold", action="store_true",
+                        help="record the job and write its request files, send nothing (export them with "
+                             "export-requests; send them later with submit --resume JOB)")
 
     status = sub.add_parser("status", help="check, wait for or cancel jobs; list jobs")
     common(status)
@@ -86,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     common(download)
     download.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", required=True, metavar="ID")
     download.add_argument("--output-dir", type=Path, help="write results here instead of the task's default folder")
+    download.add_argument("--column-names", choices=COLUMN_NAMES,
+                          help="legacy: task-2 files with the previous tool's column names (default: BDASSET_COLUMN_NAMES)")
+
+    legacy = sub.add_parser("import-legacy", help="bring the previous tool's jobs (results/batch_jobs/*.json) into the registry")
+    common(legacy)
+    legacy.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="the previous tool's checkout, or its results/ and data/processed/ folders")
+
+    export = sub.add_parser("export-requests", help="write a job's request files for a run elsewhere (vllm run-batch, OpenAI's page)")
+    common(export)
+    export.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    export.add_argument("--dir", dest="folder", required=True, type=Path, metavar="DIR", help="write the files here")
+    export.add_argument("--model", help="put this model name in every request (one the other server serves)")
+
+    results = sub.add_parser("import-results", help="bring output and error files of a run elsewhere into a job, and collect it")
+    common(results)
+    results.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    results.add_argument("files", nargs="+", type=Path, metavar="FILE", help="output and error files (JSONL)")
+    results.add_argument("--output-dir", type=Path, help="write results here instead of the task's default folder")
+    results.add_argument("--column-names", choices=COLUMN_NAMES,
+                         help="legacy: task-2 files with the previous tool's column names (default: BDASSET_COLUMN_NAMES)")
 
     evaluate = sub.add_parser("evaluate", help="a job's labels against human labels: kappa, alpha, F1 with intervals")
     common(evaluate)
@@ -154,7 +180,8 @@ class Cli:
             else:
                 inputs = find_input_files(args.input_dir or self.service.settings.data_dir / task.input_folder)
         elif args.input_file or args.input_dir:
-            raise CoreError(f"Task {task.name} runs on a task-1 job: give --batch-id JOB instead of input files.")
+            raise CoreError(f"Task {task.name} runs on a task-1 job: give --batch-id JOB (or --from-results DIR) "
+                            "instead of input files.")
         prompts = load_prompts(task.name, system_path=args.system_prompt, user_path=args.user_prompt)
         prep = self.service.prepare(
             task.name,
@@ -167,6 +194,7 @@ class Cli:
             dedupe=args.dedupe,
             enqueued_token_limit=args.enqueued_token_limit,
             max_requests_per_file=args.max_requests_per_file,
+            parent_results=args.from_results,
         )
         for source in prep.sources:
             dropped = f", {len(source.dropped)} dropped" if source.dropped else ""
@@ -194,6 +222,12 @@ class Cli:
         if args.dry_run:
             self.say("Dry run: nothing was submitted.")
             return {**result, "dry_run": True}
+        if args.hold:
+            job = self.service.submit(prep, created_by="cli", send=False)
+            self.say(f"Recorded job {job.id} without sending it ({len(job.batches)} batch file(s)).")
+            self.say(f"Export its requests with: python -m core export-requests --job {job.id} --dir DIR")
+            self.say(f"or send them with: python -m core submit --resume {job.id}")
+            return {**result, "held": True, "job": job_summary(job)}
         job = self.service.submit(prep, created_by="cli")
         self.say(f"Submitted job {job.id} ({len(job.batches)} batch(es)):")
         for batch in job.batches:
@@ -288,7 +322,7 @@ class Cli:
         self.service.refresh(args.ids)
         for job_id in dict.fromkeys(args.ids):
             try:
-                outcome = self.service.collect(job_id, output_dir=args.output_dir)
+                outcome = self.service.collect(job_id, output_dir=args.output_dir, column_names=args.column_names)
             except CoreError as exc:
                 problems.append(str(exc))
                 self.say(f"{job_id}: {exc}")
@@ -305,6 +339,60 @@ class Cli:
         if problems:
             result["errors"] = problems
         return result
+
+    # ----- the previous tool's jobs, and files in and out (core.interop) ---------------------
+    def import_legacy(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.interop.legacy import import_legacy
+
+        report = import_legacy(self.service, args.paths)
+        if not report.jobs:
+            raise CoreError("No metadata file (results/batch_jobs/*.json) found in the given folders.")
+        for entry in report.jobs:
+            head = entry.batch_id or entry.metadata_file
+            self.say(f"{head}: " + (f"job {entry.job_id}" if entry.job_id else "not imported"))
+            for item in entry.brought_in:
+                self.say(f"  brought in: {item}")
+            for item in entry.not_brought_in:
+                self.say(f"  not brought in: {item}")
+        for problem in report.problems:
+            self.say(f"problem: {problem}")
+        new = report.imported
+        ids = " ".join(j.job_id for j in new if j.job_id)
+        self.say(f"{len(new)} job(s) imported. Check them with: python -m core status --batch-id {ids}; "
+                 f"collect them with: python -m core download --batch-id {ids}" if new else "No new job imported.")
+        if not new and not any(j.already for j in report.jobs):
+            raise CommandFailed(f"None of the {len(report.jobs)} metadata file(s) could be imported; see above.")
+        return {"import": report.to_record()}
+
+    def export_requests(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.interop.files import export_requests
+
+        written = export_requests(self.service, args.job, args.folder, model=args.model)
+        for item in written:
+            self.say(f"{item.batch_key}: {item.n_requests:,} requests in {item.path}")
+        return {"files": [{"batch_key": f.batch_key, "path": str(f.path), "n_requests": f.n_requests} for f in written]}
+
+    def import_results(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.interop.files import import_results
+
+        outcome = import_results(self.service, args.job, args.files)
+        for item in outcome.batches:
+            self.say(f"{item.batch_key}: {item.answered:,} answered, {item.failed:,} failed, {item.missing:,} without a "
+                     f"line ({item.added:,} new, {item.replaced:,} replaced)")
+        if not outcome.changed:
+            self.say("Nothing new: these lines were imported before.")
+        result = {"files": outcome.files, "batches": [b.__dict__ for b in outcome.batches]}
+        job = outcome.job
+        if not job.is_finished:  # other batches have no results yet: collecting waits for them
+            open_keys = ", ".join(f"{b.key} ({b.status})" for b in job.batches if not b.is_terminal)
+            self.say(f"{job.id}: batches {open_keys} have no results yet; import their files too, or send them with: "
+                     f"python -m core submit --resume {job.id}")
+            return {**result, "job": job_summary(job)}
+        collected = self.service.collect(job.id, output_dir=args.output_dir, column_names=args.column_names)
+        self.say(f"{collected.job.id}: {len(collected.frame):,} rows ({_counts_text(collected.counts)})")
+        for path in collected.output_files:
+            self.say(f"  {path}")
+        return {**result, "job": job_summary(collected.job)}
 
     # ----- evaluate, compare, manifest (core.evaluate) ---------------------------------------
     # scikit-learn and scipy load only when one of these runs (seconds of import time)
@@ -500,7 +588,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             service = JobService(settings=settings)
             service.tidy()
         cli = Cli(service, out=quiet, err=err, ask=_ask_tty)
-        result = getattr(cli, args.command)(args)
+        result = getattr(cli, args.command.replace("-", "_"))(args)
     except CoreError as exc:
         if args.json:
             out.write(orjson.dumps({"ok": False, "error": str(exc)}).decode() + "\n")

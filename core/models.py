@@ -52,6 +52,9 @@ class BatchRecord(BaseModel):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     # after a refusal our own queue does not explain: not sent again before this time (ISO)
     not_before: str | None = None
+    # result files produced elsewhere and imported for this batch (core.interop.files): name,
+    # sha256, lines taken, when; their merged lines are the batch's raw output and error files
+    imported_results: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def is_terminal(self) -> bool:
@@ -140,6 +143,9 @@ class Job(BaseModel):
     result_counts: dict[str, int] | None = None
     output_files: list[str] = Field(default_factory=list)
     usage: dict[str, Any] | None = None  # actual tokens and cost, after collection
+    # a job brought in from the previous tool (core.interop.legacy): where it came from, what
+    # was brought in and what could not be; None for jobs submitted here
+    imported: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -50,6 +50,9 @@ class PromptSet:
 
     @classmethod
     def from_record(cls, record: dict[str, str]) -> "PromptSet":
+        if not record.get("system") or not record.get("user_template"):
+            # a job imported from the previous tool whose prompt texts were not found
+            raise PromptError("This job does not record its prompt texts, so its requests cannot be made again.")
         return cls(
             system=record["system"],
             user_template=record["user_template"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Container, Iterable, Literal, get_args, get_origin
+from typing import Container, Iterable, Literal, Mapping, get_args, get_origin
 
 import numpy as np
 import orjson
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from core.csvout import write_csv, write_csv_parts
 from core.safefs import contained, safe_name
 from core.exportsafe import neutralise_frame, restore_frame
-from core.tasks import TaskSpec
+from core.tasks import TASKS, TaskSpec
 
 RowStatus = Literal[
     "succeeded",
@@ -54,6 +54,8 @@ class RowResult:
 
 def _error_text(error: object) -> str:
     if isinstance(error, dict):
+        if isinstance(error.get("error"), dict):  # vLLM's ErrorResponse nests the error object
+            return _error_text(error["error"])
         code, message = error.get("code"), error.get("message")
         return ": ".join(str(p) for p in (code, message) if p) or "unknown error"
     return str(error)
@@ -180,7 +182,12 @@ def _classify(line: dict, *, task: TaskSpec, batch_id: str | None) -> RowResult:
     body = response.get("body") or {}
     status_code = response.get("status_code")
     if status_code != 200:
-        detail = _error_text(body.get("error")) if isinstance(body, dict) and body.get("error") else "no detail"
+        if isinstance(body, dict) and body.get("error"):
+            detail = _error_text(body["error"])
+        elif error:  # vLLM's run-batch puts the reason in the line's own error and no body
+            detail = _error_text(error)
+        else:
+            detail = "no detail"
         return RowResult(custom_id, "failed", f"HTTP {status_code}: {detail}", batch_id=batch_id)
     usage = body.get("usage") or {}
     common = dict(
@@ -373,13 +380,26 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
     return {status: int(counts.get(status, 0)) for status in ROW_STATUSES}
 
 
-def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path) -> list[Path]:
+def output_column_names(task: TaskSpec, names: str = "default") -> dict[str, str]:
+    """Renames for a task's result files. With ``legacy``, task 2's answer columns carry the
+    previous tool's names, which were its response fields (``IntrinsicValueScore`` ...
+    ``Explanation``), for downstream scripts that expect them; its task-1 names were ours."""
+    if names == "legacy" and task.parent_task is not None:
+        return {column: field for field, column in task.columns.items()}
+    return {}
+
+
+def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path,
+                  column_names: Mapping[str, str] | None = None) -> list[Path]:
     """Write the previous tool's layout: task 1 one CSV per source file, task 2 one CSV.
+    ``column_names`` renames columns in the files (:func:`output_column_names`).
 
     These files are opened by people in spreadsheets, so text cells that could start a formula
     get an apostrophe (:mod:`core.exportsafe`); :func:`read_results` takes it off again."""
     output_dir.mkdir(parents=True, exist_ok=True)
     table = neutralise_frame(frame[result_columns(task)])
+    if column_names:
+        table = table.rename(columns=dict(column_names))
     if task.parent_task is not None:
         path = output_dir / TASK2_FILE
         write_csv(table, path)
@@ -403,8 +423,14 @@ def read_results(paths: Iterable[Path]) -> pd.DataFrame:
     """Read result CSVs back (for the chained task and the explore view), every cell as the
     text it was before :func:`write_results` neutralised it for spreadsheets."""
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths]
+    if not frames:
+        return pd.DataFrame()
     # one restore over the concatenated frame: a single vectorised pass per column
-    return restore_frame(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+    frame = restore_frame(pd.concat(frames, ignore_index=True))
+    # files written with the previous tool's column names (--column-names legacy) read as ours
+    legacy = {old: new for task in TASKS.values() for new, old in output_column_names(task, "legacy").items()
+              if old in frame.columns and new not in frame.columns}
+    return frame.rename(columns=legacy) if legacy else frame
 
 
 def fallback_results(requests: pd.DataFrame, reported: Container[str], batches: Iterable) -> list[RowResult]:

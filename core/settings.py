@@ -20,6 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 BASELINE_MODEL = "local-baseline-rules-v1"
 DEFAULT_MAX_TOKENS = 1000
+# Column names of result files: ours, or the previous tool's for task 2 (core.results.output_column_names).
+COLUMN_NAMES = ("default", "legacy")
 
 # Names read from the environment, .env and secrets.toml (first found wins, in that order).
 KEYS = (
@@ -34,6 +36,7 @@ KEYS = (
     "BDASSET_LOCAL_CONCURRENCY",
     "BDASSET_LOCAL_WINDOW_SECONDS",
     "BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT",
+    "BDASSET_COLUMN_NAMES",
 )
 
 
@@ -52,6 +55,7 @@ class Settings:
     local_concurrency: int = 8
     local_window_seconds: float = 86_400.0
     local_enqueued_token_limit: int | None = None  # make the local backend refuse like OpenAI does
+    column_names: str = "default"  # "legacy": task-2 result files with the previous tool's names
     key_source: str | None = None  # "environment", ".env" or "secrets.toml"; never the key
 
     @property
@@ -126,6 +130,9 @@ def load_settings(
         local_limit = int(lookup("BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT")[0] or 0) or None
     except ValueError as exc:
         raise CoreError(f"Invalid local backend setting: {exc}") from None
+    column_names = (lookup("BDASSET_COLUMN_NAMES")[0] or "default").strip().lower()
+    if column_names not in COLUMN_NAMES:
+        raise CoreError(f"Invalid BDASSET_COLUMN_NAMES '{column_names[:40]}'. Choose one of: {', '.join(COLUMN_NAMES)}.")
     return Settings(
         data_dir=data_dir,
         provider=chosen,  # type: ignore[arg-type]
@@ -138,5 +145,6 @@ def load_settings(
         local_concurrency=max(1, concurrency),
         local_window_seconds=window,
         local_enqueued_token_limit=local_limit,
+        column_names=column_names,
         key_source=key_source,
     )

@@ -12,12 +12,13 @@ import pandas as pd
 
 from core.errors import CoreError, NotReady, StorageError
 from core.jobs.common import output_may_lag, usage_with_cost
-from core.models import Job
+from core.models import BatchRecord, Job
 from core.results import (
     MalformedResultFile,
     ResultTable,
     fallback_results,
     merge_results,
+    output_column_names,
     overlay_retry,
     status_counts,
     write_results,
@@ -43,8 +44,11 @@ class Collection:
     raw_files: list[Path]
 
 
-def collect(service: JobService, job_or_batch_id: str, *, output_dir: Path | str | None = None) -> Collection:
-    """Download output and error files, give every row one status, write the result CSVs.
+def collect(service: JobService, job_or_batch_id: str, *, output_dir: Path | str | None = None,
+            column_names: str | None = None) -> Collection:
+    """Download output and error files, give every row one status, write the result CSVs
+    (with ``column_names`` ``legacy``, task 2's answers under the previous tool's names;
+    default: the ``column_names`` setting).
 
     For an original job, the answers of its finished retries are laid over its own: each
     row shows the newest successful answer and the job that produced it. Idempotent: raw
@@ -60,7 +64,8 @@ def collect(service: JobService, job_or_batch_id: str, *, output_dir: Path | str
     task = get_task(job.task)
     with _writing(out_dir):
         private_dir(out_dir)
-        output_files = write_results(frame, task=task, output_dir=out_dir)
+        names = output_column_names(task, column_names or service.settings.column_names)
+        output_files = write_results(frame, task=task, output_dir=out_dir, column_names=names)
         outputs = [p for p in raw_files if p.name.endswith("_output.jsonl")]
         atomic_write(out_dir / RAW_RESULTS_FILE, (p.read_bytes() for p in outputs))
     counts = status_counts(frame)
@@ -124,12 +129,20 @@ def collect_alone(service: JobService, job: Job) -> pd.DataFrame:
     """A retry job's own results (written to its own folder), without overlays."""
     frame, _raw_files, usage = _own_results(service, job)
     with _writing(Path(job.output_dir)):
-        output_files = write_results(frame, task=get_task(job.task), output_dir=private_dir(Path(job.output_dir)))
+        task = get_task(job.task)
+        output_files = write_results(frame, task=task, output_dir=private_dir(Path(job.output_dir)),
+                                     column_names=output_column_names(task, service.settings.column_names))
     job.collected_at, job.result_counts, job.usage = service._now(), status_counts(frame), usage
     job.output_files = [str(p) for p in output_files]
     service._update(job, "collected_at", "result_counts", "output_files", "usage", "batches")
     return frame
 
+
+
+def raw_path(raw_dir: Path, batch: BatchRecord, kind: str) -> Path:
+    """Where a batch's downloaded (or imported) ``output`` or ``errors`` file is kept."""
+    # the batch id comes from the provider: it names a file only once checked (or hashed)
+    return contained(raw_dir, f"{id_for_path(batch.batch_id or batch.key)}_{kind}.jsonl")
 
 
 def _own_results(service: JobService, job: Job) -> tuple[pd.DataFrame, list[Path], dict]:
@@ -152,8 +165,7 @@ def _own_results(service: JobService, job: Job) -> tuple[pd.DataFrame, list[Path
         for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
             if not file_id:
                 continue
-            # the batch id comes from the provider: it names a file only once checked (or hashed)
-            path = contained(raw_dir, f"{id_for_path(batch.batch_id or batch.key)}_{kind}.jsonl")
+            path = raw_path(raw_dir, batch, kind)
             if not path.exists():
                 data = service._call(job.provider, lambda c, f=file_id: c.download(f))
                 with _writing(raw_dir):

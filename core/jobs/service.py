@@ -56,6 +56,8 @@ from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
 ClientFactory = Callable[[ProviderName], BatchClient]
+HELD_NOTE = ("held: recorded without sending (submit --hold); export its requests with: python -m core "
+             "export-requests --job {job} --dir DIR, or send them with: python -m core submit --resume {job}")
 
 
 class JobService:
@@ -171,8 +173,11 @@ class JobService:
         enqueued_token_limit: int | None = None,
         max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
         max_bytes_per_file: int = MAX_BYTES_PER_FILE,
+        parent_results: Path | str | None = None,
     ) -> Preparation:
-        """Validate everything and plan the job; raises a core error naming what is wrong."""
+        """Validate everything and plan the job; raises a core error naming what is wrong.
+        Task 2 reads a completed task-1 job (``parent``) or a task-1 result folder of the
+        previous tool (``parent_results``)."""
         task = get_task(task_name)
         chosen_provider: ProviderName = provider or self.settings.provider
         warnings: list[str] = []
@@ -182,7 +187,7 @@ class JobService:
             if learned:
                 enqueued_token_limit = token_limits.planning_limit(learned)
         if task.parent_task is None:
-            if parent:
+            if parent or parent_results:
                 raise TaskError(f"Task {task.name} reads input files; it does not take a parent job.")
             if not inputs:
                 raise TaskError("No input files given. Upload CSV/XLSX files or choose them from the input folder.")
@@ -193,12 +198,20 @@ class JobService:
                     f"Task {task.name} runs on a completed {task.parent_task} job, not on input files: "
                     "give that job's id (or one of its batch ids)."
                 )
-            if not parent:
+            if parent and parent_results:
+                raise TaskError(f"Task {task.name} reads one parent: give a job or a result folder, not both.")
+            if parent_results:
+                from core.interop.legacy import rows_from_results
+
+                rows, sources, note = rows_from_results(parent_results)
+                warnings.append(note)
+            elif not parent:
                 raise TaskError(f"Task {task.name} needs a completed {task.parent_task} job: give its id.")
-            parent_job = self.get(parent)
-            rows, sources, note = self._rows_from_parent(parent_job)
-            warnings.append(note)
-            parent = parent_job.id
+            else:
+                parent_job = self.get(parent)
+                rows, sources, note = self._rows_from_parent(parent_job)
+                warnings.append(note)
+                parent = parent_job.id
         return plan(
             task=task,
             provider=chosen_provider,
@@ -260,10 +273,14 @@ class JobService:
         return rows, sources, note
 
     # ----- submitting ----------------------------------------------------------------------
-    def submit(self, prep: Preparation, *, created_by: str = "cli") -> Job:
+    def submit(self, prep: Preparation, *, created_by: str = "cli", send: bool = True) -> Job:
         """Write the request files, record the job, then send as many batches as the
-        enqueued-token limit allows (the rest are sent by later refresh cycles)."""
-        client = self.client(prep.provider)  # fails early (no key) before anything is recorded
+        enqueued-token limit allows (the rest are sent by later refresh cycles).
+
+        With ``send=False`` the job is recorded and nothing is sent: its batches wait as
+        ``submit_failed`` (held), for ``submit --resume`` or a run elsewhere
+        (:mod:`core.interop.files`)."""
+        client = self.client(prep.provider) if send else None  # fails early (no key) before anything is recorded
         job_id = self._new_job_id()
         job_dir = self.settings.jobs_dir / job_id
         try:
@@ -274,6 +291,11 @@ class JobService:
             if isinstance(exc, OSError):
                 raise StorageError(describe_os_error(f"Could not write job {job_id} in {job_dir}", exc)) from None
             raise
+        if client is None:
+            for batch in job.batches:
+                batch.status, batch.last_error = "submit_failed", HELD_NOTE.format(job=job.id)
+            self._save(job)
+            return job
         return self._send_batches(job, client)
 
     def _record_intent(self, prep: Preparation, *, job_id: str, job_dir: Path, created_by: str) -> Job:
@@ -534,10 +556,17 @@ class JobService:
         return housekeeping.tidy(self.settings, self.registry)
 
     # ----- collecting and reconciling (core.jobs.collect, core.jobs.reconcile) ------------------
-    def collect(self, job_or_batch_id: str, *, output_dir: Path | str | None = None) -> collecting.Collection:
+    def collect(self, job_or_batch_id: str, *, output_dir: Path | str | None = None,
+                column_names: str | None = None) -> collecting.Collection:
         """Download output and error files, give every row one status, write the result CSVs
         (see :func:`core.jobs.collect.collect`)."""
-        return collecting.collect(self, job_or_batch_id, output_dir=output_dir)
+        job = self.get(job_or_batch_id)
+        if job.imported is not None:
+            from core.interop.legacy import settle_rows
+
+            # a job of the previous tool: its rows checked against the custom_ids its answers carry
+            settle_rows(self, job)
+        return collecting.collect(self, job.id, output_dir=output_dir, column_names=column_names)
 
     def reconcile(self, providers: Sequence[ProviderName] | None = None) -> reconciling.ReconcileReport:
         """Compare the provider's batch list with the registry (see :func:`core.jobs.reconcile.reconcile`)."""
