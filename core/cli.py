@@ -1,7 +1,12 @@
-"""Command line: ``python -m core submit | status | download | demo``.
+"""Command line: ``python -m core`` (installed: ``bdasset``) ``submit | status | download | ...``.
 
 Covers the previous tool's three scripts. Core errors become one-line messages here, at the
-boundary; the library itself never prints.
+boundary; the library itself never prints. Exit codes: 0 done, 1 a one-line ``error:`` reason
+(the command could not do what was asked), 2 a usage error (argparse: unknown option, missing
+value), 130 interrupted.
+
+Starting is kept fast: pandas, pyarrow, openpyxl, the openai SDK and scikit-learn load only in
+the commands that need them (``--help`` and ``status --list-jobs`` need none of them).
 """
 
 from __future__ import annotations
@@ -9,23 +14,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
+import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 import orjson
 
 from core.errors import CoreError
 from core.evaluate import DEFAULT_MIN_GROUP, DEFAULT_RESAMPLES, DEFAULT_SEED, MATCH_ON
-from core.inputs import excerpt, find_input_files
-from core.jobs import JobService
 from core.models import Job
-from core.monitoring import cost_line
+from core.monitoring import Progress, cost_line, input_files, job_progress, timing
 from core.prompts import load_prompts
 from core.settings import COLUMN_NAMES, DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
 from core.tasks import TASKS, get_task
+from core.vocabulary import PART_WORDS, count, format_duration, format_time, number, status_text, task_short
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from core.jobs import JobService
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = ("exit codes: 0 done; 1 error (one line on stderr starting with 'error:'; with --json also "
+              '{"ok": false, "error": ...}); 2 usage error (unknown option, missing or invalid value); 130 interrupted')
 LISTED_IN_JSON = 50  # paragraphs per list in evaluate/compare --json; the saved evaluation holds all
 
 
@@ -35,8 +46,9 @@ class CommandFailed(CoreError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core",
+        prog=_prog(),
         description="Label investor-report paragraphs through the OpenAI Batch API or the embedded local backend.",
+        epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -63,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the model's batch queue limit; larger jobs are sent as batches in turn")
     submit.add_argument("--dry-run", action="store_true", help="validate and estimate only; submit nothing")
     submit.add_argument("--resume", metavar="JOB", help="send the batches of JOB that were not submitted")
+    submit.add_argument("--name", help="a name for the job, shown in every job list (change it later with: job --name)")
+    submit.add_argument("--note", help="a note kept with the job (change it later with: job --note)")
     submit.add_argument("--from-results", type=Path, metavar="DIR",
                         help="task 2: a task-1 result folder of the previous tool (CSVs with paragraph_text and score)")
     submit.add_argument("--hold", action="store_true",
@@ -72,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="check, wait for or cancel jobs; list jobs")
     common(status)
     status.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", metavar="ID", help="job ids or batch ids")
-    status.add_argument("--list-jobs", action="store_true", help="list every job in the registry")
-    status.add_argument("--wait", action="store_true", help="poll until the jobs are finished")
+    status.add_argument("--list-jobs", action="store_true",
+                        help="list the jobs (the default without ids): name, input files, rows, progress, dates")
+    status.add_argument("--archived", action="store_true", help="with --list-jobs: list the archived jobs instead")
+    status.add_argument("--wait", action="store_true",
+                        help="poll until the jobs are finished, with the time left (a live line on a terminal)")
     status.add_argument("--poll-interval", type=float, default=30.0, help="seconds between checks with --wait")
     status.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
     status.add_argument("--cancel", action="store_true", help="cancel the jobs (finished answers are kept)")
@@ -89,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = sub.add_parser("download", help="collect results of finished jobs into CSV files")
     common(download)
-    download.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", required=True, metavar="ID")
+    download.add_argument("--batch-id", "--job-id", dest="ids", nargs="+", required=True, metavar="ID",
+                          help="job ids or batch ids of finished jobs")
     download.add_argument("--output-dir", type=Path, help="write results here instead of the task's default folder")
     download.add_argument("--column-names", choices=COLUMN_NAMES,
                           help="legacy: task-2 files with the previous tool's column names (default: BDASSET_COLUMN_NAMES)")
@@ -142,7 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run both tasks end to end on the shipped sample data")
     common(demo)
-    demo.add_argument("--poll-interval", type=float, default=1.0)
+    demo.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks while waiting")
+
+    job = sub.add_parser("job", help="show a job; name it, note it, archive or unarchive it")
+    common(job)
+    job.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    job.add_argument("--name", help="the job's new name (an empty one removes it)")
+    job.add_argument("--note", help="the job's new note (an empty one removes it)")
+    shelf = job.add_mutually_exclusive_group()
+    shelf.add_argument("--archive", action="store_true",
+                       help="hide the job (and its re-runs) from every job list; undo with --unarchive")
+    shelf.add_argument("--unarchive", action="store_true", help="show an archived job in the job lists again")
+
+    delete = sub.add_parser("delete", help="delete a job's registry entry and local files (asks first; nothing "
+                                           "at the provider is deleted)")
+    common(delete)
+    delete.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
+    delete.add_argument("--yes", action="store_true", help="do not ask before deleting (needed without a terminal)")
 
     registry = sub.add_parser("registry", help="show the job registry, its backups and job folders; --rebuild it")
     common(registry)
@@ -155,11 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 class Cli:
     """Runs one parsed command; ``out`` and ``err`` are injectable for tests."""
 
-    def __init__(self, service: JobService, *, out: TextIO, err: TextIO, ask: Callable[[str], bool]) -> None:
+    def __init__(self, service: JobService, *, out: TextIO, err: TextIO, ask: Callable[[str], bool],
+                 live: bool = False) -> None:
+        """``live``: ``out`` is a terminal (and not --json): long waits redraw one progress line."""
         self.service = service
         self.out = out
         self.err = err
         self.ask = ask
+        self.live = live
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -168,10 +205,14 @@ class Cli:
     def submit(self, args: argparse.Namespace) -> dict[str, Any]:
         if args.resume:
             job = self.service.resume_submission(args.resume)
-            self.say(f"Job {job.id}: {job.status}.")
+            self.say(f"Job {job.id}: {status_text(job.status)}.")
             return {"job": job_summary(job)}
         if not args.task:
             raise CoreError("submit needs --task (or --resume JOB).")
+        from core.inputs import excerpt, find_input_files
+        from core.jobs.manage import clean_name, clean_note
+
+        name, note = clean_name(args.name), clean_note(args.note)  # a bad name fails before any work
         task = get_task(args.task)
         inputs: list[Path] = []
         if task.parent_task is None:
@@ -196,6 +237,7 @@ class Cli:
             max_requests_per_file=args.max_requests_per_file,
             parent_results=args.from_results,
         )
+        prep.name, prep.note = name, note
         for source in prep.sources:
             dropped = f", {len(source.dropped)} dropped" if source.dropped else ""
             self.say(f"{excerpt(source.name)}: {source.rows_read} rows read, {source.rows_kept} kept{dropped}")
@@ -229,9 +271,9 @@ class Cli:
             self.say(f"or send them with: python -m core submit --resume {job.id}")
             return {**result, "held": True, "job": job_summary(job)}
         job = self.service.submit(prep, created_by="cli")
-        self.say(f"Submitted job {job.id} ({len(job.batches)} batch(es)):")
+        self.say(f"Submitted job {job.id}{f' ({job.name})' if job.name else ''}, {count(len(job.batches), 'batch')}:")
         for batch in job.batches:
-            self.say(f"  {batch.key}  {batch.batch_id}  {batch.status}  {batch.n_requests} requests")
+            self.say(f"  {batch.key}  {batch.batch_id}  {status_text(batch.status)}  {count(batch.n_requests, 'request')}")
         self.say(f"Check it with: python -m core status --batch-id {job.id} --wait")
         return {**result, "job": job_summary(job)}
 
@@ -251,33 +293,32 @@ class Cli:
                 raise CoreError("; ".join(report.problems))
             return {"reconcile": report.__dict__}
         if args.list_jobs or not args.ids:
-            self.service.refresh()
-            jobs, damaged = self.service.scan_jobs()
-            for notice in self.service.notices():  # jobs restored after a registry loss
-                print(f"notice: {notice}", file=self.err)
-            for damage in damaged:
-                print(f"warning: {damage}", file=self.err)
-            if not jobs and not damaged:
-                self.say("No jobs yet. Submit one with: python -m core submit --task investment_activity_classification")
-            for job in jobs:
-                done, failed, total = job.progress()
-                self.say(f"{job.id}  {job.task:<36} {job.status:<20} {done + failed:>7,}/{total:<7,} {job.provider:<6} {job.model}")
-            return {"jobs": [job_summary(j) for j in jobs], "damaged": [str(d) for d in damaged],
-                    "notices": self.service.notices()}
+            return self._list_jobs(archived=args.archived)
         ids = list(dict.fromkeys(args.ids))
         if args.cancel:
             return self._cancel(ids, assume_yes=args.yes)
         if args.wait:
-            last: dict[str, str] = {}
+            last: dict[str, object] = {}
+            live = _LiveLine(self.out) if self.live else None
 
             def show(jobs: list[Job]) -> None:
+                # a line per change of status or counts, with the time left at that moment; on a
+                # terminal, between them, one line redrawn in place at every check
                 for job in jobs:
-                    line = progress_line(job)
-                    if last.get(job.id) != line:
-                        self.say(line)
-                        last[job.id] = line
+                    state = (job.status, job_progress(job))
+                    if last.get(job.id) != state:
+                        if live:
+                            live.clear()
+                        self.say(progress_line(job, with_time=True))
+                        last[job.id] = state
+                if live:
+                    live.show(live_text(jobs))
 
-            jobs = self.service.wait(ids, poll_interval=args.poll_interval, timeout=args.timeout, on_update=show)
+            try:
+                jobs = self.service.wait(ids, poll_interval=args.poll_interval, timeout=args.timeout, on_update=show)
+            finally:
+                if live:
+                    live.clear()
             unsent = [j for j in jobs if j.status == "submit_failed"]
             unfinished = [j.id for j in jobs if not j.is_finished and j.status != "submit_failed"]
             for job in unsent:
@@ -295,14 +336,39 @@ class Cli:
         else:
             jobs = self.service.refresh(ids)
             for job in jobs:
-                self.say(progress_line(job))
+                self.say(progress_line(job, with_time=True))
+                if job.name or job.note:
+                    self.say("  " + " · ".join(filter(None, (job.name, (job.note or "").replace("\n", " ")))))
                 self.say(f"  {cost_line(job)}")
                 for batch in job.batches:
                     extra = f"  ({batch.last_error})" if batch.last_error else ""
                     errors = f"  errors: {'; '.join(batch.errors)}" if batch.errors else ""
-                    self.say(f"  {batch.key} {batch.batch_id or '-':<32} {batch.status:<12} "
-                             f"{batch.completed + batch.failed}/{batch.n_requests}{errors}{extra}")
+                    self.say(f"  {batch.key} {batch.batch_id or '-':<32} {status_text(batch.status):<22} "
+                             f"{number(batch.completed)} answered, {number(batch.failed)} failed "
+                             f"of {count(batch.n_requests, 'request')}{errors}{extra}")
         return {"jobs": [job_summary(j) for j in jobs]}
+
+    def _list_jobs(self, *, archived: bool) -> dict[str, Any]:
+        """The job table: a header, then one line per job, newest first."""
+        self.service.refresh()
+        jobs, damaged = self.service.scan_jobs(archived=archived)
+        for notice in self.service.notices():  # jobs restored after a registry loss
+            print(f"notice: {notice}", file=self.err)
+        for damage in damaged:
+            print(f"warning: {damage}", file=self.err)
+        if not jobs and not damaged:
+            self.say("No archived jobs." if archived else
+                     "No jobs yet. Submit one with: python -m core submit --task investment_activity_classification")
+        if jobs:
+            for line in job_list_lines(jobs):
+                self.say(line)
+        hidden = 0 if archived else len(self.service.registry.list_jobs(lambda r: bool(r.get("archived_at"))))
+        if hidden:
+            self.say(f"{count(hidden, 'archived job')} not shown: python -m core status --list-jobs --archived")
+        elif archived and jobs:
+            self.say("Show one again with: python -m core job --job ID --unarchive")
+        return {"jobs": [job_summary(j) for j in jobs], "damaged": [str(d) for d in damaged],
+                "notices": self.service.notices(), "archived_not_shown": hidden}
 
     def _cancel(self, ids: Sequence[str], *, assume_yes: bool) -> dict[str, Any]:
         jobs = [self.service.get(i) for i in ids]
@@ -312,8 +378,54 @@ class Cli:
                 raise CoreError("Not cancelled.")
         cancelled = [self.service.cancel(j.id) for j in jobs]
         for job in cancelled:
-            self.say(f"{job.id}: {job.status} (finished answers are kept; download them when it is cancelled)")
+            self.say(f"{job.id}: {status_text(job.status)} (finished answers are kept; download them when it is "
+                     "cancelled)")
         return {"jobs": [job_summary(j) for j in cancelled]}
+
+    # ----- job: show, name, note, archive; delete (core.jobs.manage) --------------------------
+    def job(self, args: argparse.Namespace) -> dict[str, Any]:
+        job_id = self.service.get(args.job).id
+        if args.name is not None or args.note is not None:
+            job = self.service.edit_job(job_id, name=args.name, note=args.note)
+            self.say(f"{job.id}: name {job.name!r}" if job.name else f"{job.id}: no name")
+        if args.archive:
+            family = self.service.archive(job_id)
+            self.say(f"Archived {', '.join(j.id for j in family)}: hidden from every job list. "
+                     f"Undo with: python -m core job --job {job_id} --unarchive")
+        elif args.unarchive:
+            family = self.service.unarchive(job_id)
+            self.say(f"Shown again: {', '.join(j.id for j in family)}.")
+        job = self.service.get(job_id)
+        self.say(f"{job.id} · {job.name or '(no name)'} · {task_short(job.task, retry=bool(job.retry_of))} · "
+                 f"{status_text(job.status)} · created {format_time(job.created_at)}"
+                 + (f" · archived {format_time(job.archived_at)}" if job.archived_at else ""))
+        self.say(f"  input files: {input_files(job, shown=10)} · {count(job.n_rows, 'row')}")
+        self.say(f"  {job_progress(job).describe()}")
+        if job.note:
+            self.say("  note: " + job.note.replace("\n", "\n        "))
+        return {"job": job_summary(job)}
+
+    def delete(self, args: argparse.Namespace) -> dict[str, Any]:
+        plan = self.service.plan_deletion(args.job)
+        for line in plan.lines():
+            self.say(line)
+        if not args.yes:
+            if args.json:
+                raise CoreError("Deleting needs confirmation: add --yes (with --json nothing is asked).")
+            if not self.ask(f"Delete {', '.join(plan.job_ids)} from the registry and this computer? [y/N] "):
+                raise CoreError("Not deleted.")
+        report = self.service.delete(plan)
+        self.say(f"Deleted {', '.join(report.deleted)}: registry entry and {count(len(report.removed), 'folder')} "
+                 "removed; nothing at the provider was deleted.")
+        record = {"deleted": report.deleted, "removed": [str(p) for p in report.removed],
+                  "kept": [str(p) for p in plan.keep], "at_provider": list(plan.at_provider),
+                  "problems": report.problems}
+        if report.problems:
+            for problem in report.problems:
+                self.say(problem)
+            raise CommandFailed("The jobs were deleted from the registry, but " + "; ".join(report.problems)
+                                + ". Remove those folders by hand.")
+        return record
 
     # ----- download --------------------------------------------------------------------------
     def download(self, args: argparse.Namespace) -> dict[str, Any]:
@@ -456,13 +568,13 @@ class Cli:
                          f"provider); send them with: python -m core submit --resume {job_id}")
             for damage in report.damaged:
                 print(f"warning: {damage}", file=self.err)
-            count = len(self.service.list_jobs())
-            self.say(f"The registry now holds {count} job(s): python -m core status --list-jobs")
+            held = len(self.service.list_jobs(archived=None))
+            self.say(f"The registry now holds {count(held, 'job')}: python -m core status --list-jobs")
             if found.problems and report.unsent:
                 raise CoreError("The registry was rebuilt, but some batches are still unknown (see the problems "
                                 "above): run python -m core registry --rebuild again once the provider can be reached.")
             return {"rebuild": {"recovery": note.to_record() if note else None, "reconcile": found.__dict__,
-                                "unsent": report.unsent, "damaged": [str(d) for d in report.damaged], "jobs": count}}
+                                "unsent": report.unsent, "damaged": [str(d) for d in report.damaged], "jobs": held}}
         state = self.service.registry.inspect()
         if not state.exists:
             self.say(f"Registry: {state.path} (missing)")
@@ -502,6 +614,8 @@ class Cli:
 
     # ----- demo ------------------------------------------------------------------------------
     def demo(self, args: argparse.Namespace) -> dict[str, Any]:
+        from core.inputs import find_input_files
+
         settings = self.service.settings
         task1 = TASKS["investment_activity_classification"]
         first = self.service.prepare(
@@ -529,10 +643,69 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no rows"
 
 
-def progress_line(job: Job) -> str:
-    done, failed, total = job.progress()
-    share = 100 * (done + failed) / total if total else 100.0
-    return f"{job.id}  {job.status:<20} {done:,} answered, {failed:,} failed of {total:,} ({share:.0f}%)"
+def progress_line(job: Job, *, with_time: bool = False) -> str:
+    """``job_...  cancelled  6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``;
+    with ``with_time``, the elapsed time and, while it runs, the time left."""
+    line = f"{job.id}  {status_text(job.status):<22} {job_progress(job).describe()}"
+    if with_time:
+        line += f" · {timing(job).describe()}"
+    return line
+
+
+def live_text(jobs: Sequence[Job], width: int = 24) -> str:
+    """The line redrawn on a terminal while waiting: a bar of the answered share over all the
+    jobs waited for, the parts, and the time left of the slowest."""
+    progress = [job_progress(j) for j in jobs]
+    total = sum(p.total for p in progress)
+    parts = {name: sum(getattr(p, name) for p in progress) for name in PART_WORDS}
+    summed = Progress(unit=progress[0].unit if len({p.unit for p in progress}) == 1 else "item", total=total, **parts)
+    filled = int(width * summed.fraction)
+    lefts = [t.left_seconds for t in map(timing, jobs) if t.left_seconds is not None]
+    left = f" · about {format_duration(max(lefts))} left" if lefts else ""
+    return f"[{'#' * filled}{'.' * (width - filled)}] {summed.describe()}{left}"
+
+
+class _LiveLine:
+    """One line redrawn in place on a terminal (carriage return and erase-line)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+        self.stream.write("\r\x1b[K" + (text if len(text) <= width else text[: width - 1] + "…"))
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+LIST_HEADER = ("JOB", "CREATED (UTC)", "TASK", "STATUS", "ROWS", "ANSWERED", "MODEL", "NAME · INPUT FILES")
+
+
+def job_list_lines(jobs: Sequence[Job]) -> list[str]:
+    """``status --list-jobs``: a header and one aligned line per job (id, creation date, task,
+    status, rows, answered share, model, then the name and input files)."""
+    rows = [LIST_HEADER] + [
+        (job.id, format_time(job.created_at).removesuffix(" UTC"), task_short(job.task, retry=bool(job.retry_of)),
+         status_text(job.status), number(job.n_rows), job_progress(job).percent(), job.model,
+         " · ".join(filter(None, (_one_line(job.name), input_files(job)))))
+        for job in jobs
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(LIST_HEADER) - 1)]
+    right = {4, 5}  # numbers align right
+    return ["  ".join([*(r[i].rjust(w) if i in right else r[i].ljust(w) for i, w in enumerate(widths)), r[-1]])
+            .rstrip() for r in rows]
+
+
+def _one_line(text: str | None, limit: int = 40) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -540,6 +713,11 @@ def job_summary(job: Job) -> dict[str, Any]:
     done, failed, total = job.progress()
     return {
         "job_id": job.id,
+        "name": job.name,
+        "note": job.note,
+        "archived_at": job.archived_at,
+        "input_files": [s.name for s in job.sources],
+        "progress": job_progress(job).to_record(),
         "task": job.task,
         "status": job.status,
         "provider": job.provider,
@@ -567,8 +745,21 @@ def job_summary(job: Job) -> dict[str, Any]:
 
 def _ask_tty(question: str) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
-        raise CoreError("Cancelling needs confirmation: add --yes when running without a terminal.")
+        raise CoreError("This needs confirmation: add --yes when running without a terminal.")
     return input(question).strip().lower() in ("y", "yes")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+def _prog() -> str:
+    """How the user called us: ``bdasset`` (the console script) or ``python -m core``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name.startswith("bdasset") else "python -m core"
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
@@ -584,10 +775,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     quiet = io.StringIO() if args.json else out  # --json prints only the JSON object
     try:
         if service is None:
+            from core.jobs import JobService
+
             settings = load_settings(provider=args.provider)
             service = JobService(settings=settings)
             service.tidy()
-        cli = Cli(service, out=quiet, err=err, ask=_ask_tty)
+        cli = Cli(service, out=quiet, err=err, ask=_ask_tty, live=not args.json and _is_terminal(out))
         result = getattr(cli, args.command.replace("-", "_"))(args)
     except CoreError as exc:
         if args.json:
@@ -596,7 +789,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("Interrupted. Submitted jobs keep running; check them with: python -m core status --list-jobs", file=err)
-        return 130
+        return EXIT_INTERRUPTED
     if args.command not in ("status", "registry"):  # those two print them with their listing
         for notice in service.notices():
             print(f"notice: {notice}", file=err)

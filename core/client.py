@@ -17,11 +17,8 @@ from core.settings import ProviderName, Settings
 if TYPE_CHECKING:  # core.local is imported lazily: only the local provider needs it
     from core.local import BackendConfig
 
-BatchStatus = Literal[
-    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
-]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"failed", "completed", "expired", "cancelled"})
-ACTIVE_STATUSES: frozenset[str] = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+# the statuses live with the job records (core.models), which must load without the SDK
+from core.models import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchStatus  # noqa: E402  (re-exported)
 
 
 class BatchNotFoundAtProvider(ProviderError):

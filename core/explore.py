@@ -16,6 +16,7 @@ import pandas as pd
 from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.worksheet.worksheet import Worksheet
 
+from core.columns import input_columns, is_product_column
 from core.csvout import csv_bytes
 from core.errors import CoreError
 from core.exportsafe import is_text
@@ -66,7 +67,9 @@ def collected_jobs(jobs: Iterable[Job]) -> list[Job]:
 
 def load_results(jobs: Sequence[Job]) -> pd.DataFrame:
     """The collected results of the given jobs as one frame, with ``task``, ``job_id`` and
-    ``investor`` columns added and score columns as nullable integers."""
+    ``investor`` columns added and score columns as nullable integers. The input files' other
+    columns (``page``, ``paragraph_id`` ...) come after the product's own, as text (empty for
+    the rows of a job whose files did not have them)."""
     frames = []
     for job in jobs:
         if not job.output_files:
@@ -93,6 +96,11 @@ def load_results(jobs: Sequence[Job]) -> pd.DataFrame:
     reports = frame[REPORT_COLUMN]
     investors = {name: investor_from_report(name) for name in reports.unique()}
     frame.insert(2, INVESTOR_COLUMN, reports.map(investors))
+    extra = input_columns(frame.columns)
+    if extra:  # stacked jobs (and the columns added above) put product columns after input ones
+        frame = frame[[c for c in frame.columns if is_product_column(c)] + extra]
+        if len(frames) > 1:
+            frame[extra] = frame[extra].fillna("")
     return frame
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
+from core.columns import input_column_names
 from core.errors import InputError
 
 __all__ = [
@@ -158,13 +159,21 @@ class InputReport:
 class InputTable:
     """The usable rows of one input file.
 
-    ``frame`` has exactly the columns ``row`` (int64, spreadsheet row number),
-    ``paragraph_text`` (str, never empty) and ``pdf_file_name`` (str, ``""`` if absent).
+    ``frame`` has the columns ``row`` (int64, spreadsheet row number), ``paragraph_text`` (str,
+    never empty) and ``pdf_file_name`` (str, ``""`` if absent), then every other column of the
+    file as text (:attr:`input_columns`: ``page``, ``paragraph_id`` ...), under its header name;
+    a name that is one of the product's own columns is kept as ``input_<name>`` (see
+    :mod:`core.columns`; the report's warnings say so).
     """
 
     file_name: str
     frame: pd.DataFrame
     report: InputReport
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The file's other columns, kept after ``row``, ``paragraph_text`` and ``pdf_file_name``."""
+        return [c for c in self.frame.columns if c not in ("row", TEXT_COLUMN, PDF_COLUMN)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1023,6 +1032,7 @@ def _finish(
             "control characters or terminal escape sequences were removed from "
             f"{text_cleaned:,} paragraph_text and {pdf_cleaned:,} pdf_file_name cells"
         )
+    extras = _input_columns(header, body, skip=(text_idx, pdf_idx), warnings=warnings)
 
     # Zero-width spaces, BOMs and the like show nothing: a paragraph made only of them is empty.
     empty = text.str.strip(_blank_chars()) == ""
@@ -1057,9 +1067,10 @@ def _finish(
             "row": row_numbers[keep].to_numpy(dtype="int64"),
             TEXT_COLUMN: text[keep].reset_index(drop=True),
             PDF_COLUMN: pdf[keep].reset_index(drop=True),
+            **{name: column[keep].reset_index(drop=True) for name, column in extras.items()},
         }
     )
-    frame = frame.astype({"row": "int64", TEXT_COLUMN: "str", PDF_COLUMN: "str"})
+    frame = frame.astype({"row": "int64", TEXT_COLUMN: "str", PDF_COLUMN: "str", **dict.fromkeys(extras, "str")})
 
     if pdf_idx is not None:
         missing_pdf = int((frame[PDF_COLUMN] == "").sum())
@@ -1089,6 +1100,28 @@ def _finish(
         separator=separator,
     )
     return InputTable(file_name=file_name, frame=frame, report=report)
+
+
+def _input_columns(header: list[str], body: pd.DataFrame, *, skip: tuple[int | None, ...],
+                   warnings: list[str]) -> dict[str, pd.Series]:
+    """Every column of an input file besides the paragraph and report columns, as text, under
+    the names :func:`core.columns.input_column_names` gives them (the renames are warned about)."""
+    positions = [i for i in range(len(header)) if i not in skip]
+    names, renamed = input_column_names([header[i] or f"column {i + 1}" for i in positions])
+    clash = [(old, new) for old, new in renamed if new.startswith("input_")]
+    if clash:
+        shown = ", ".join(f"'{excerpt(old, 60)}' as '{excerpt(new, 60)}'" for old, new in clash[:_MAX_COLUMNS_LISTED])
+        warnings.append(f"columns named like the product's own are kept under another name: {shown}")
+    columns: dict[str, pd.Series] = {}
+    cleaned = 0
+    for name, position in zip(names, positions):
+        column, count = _remove_controls(_as_str(body.iloc[:, position]))
+        columns[name] = column
+        cleaned += count
+    if cleaned:
+        warnings.append(f"control characters or terminal escape sequences were removed from {cleaned:,} cells "
+                        "of the other columns")
+    return columns
 
 
 def _finish_table(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from core.errors import RegistryError
 
-from core.client import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchInfo
+if TYPE_CHECKING:  # the client (and the openai SDK) load only when a provider is called
+    from core.client import BatchInfo
+
+# The provider's batch statuses (OpenAI Batch API), and which of them are final or still at work.
+BatchStatus = Literal[
+    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
+]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"failed", "completed", "expired", "cancelled"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 
 # Our own states before the provider knows a batch: planned and about to be sent, file
 # uploaded, waiting for room under the enqueued-token limit, or sending failed.
@@ -127,6 +135,10 @@ class Job(BaseModel):
     max_tokens: int
     created_at: str
     created_by: str = "cli"
+    # what the researcher calls the job and notes about it; editable at any time
+    name: str | None = None
+    note: str | None = None
+    archived_at: str | None = None  # hidden from every job list while set (undone by unarchiving)
     parent_job_id: str | None = None  # task 2: the task-1 job it reads
     retry_of: str | None = None  # a retry: the original job whose gaps it fills
     job_dir: str

@@ -1,17 +1,43 @@
-"""What the Monitor view shows about jobs: table rows, progress, elapsed time and time left,
-and errors in plain words. Pure functions over ``Job`` records."""
+"""What the Monitor view and the command line show about jobs: progress in four parts, table
+rows, job labels, elapsed time and time left, and errors in plain words. Pure functions over
+``Job`` records; words and numbers come from :mod:`core.vocabulary`.
+
+pandas is imported only by the two table functions: the command line lists jobs without it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
-
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from core.models import BatchRecord, Job
 from core.pricing import format_cost
-from core.tasks import TASKS
+from core.vocabulary import (
+    PART_WORDS,
+    PROGRESS_PARTS,
+    REQUEST,
+    ROW,
+    count,
+    format_duration,
+    format_time,
+    number,
+    percent,
+    share,
+    status_text,
+    task_short,
+    task_title,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [  # status_text, format_time and format_duration live in core.vocabulary; kept here for the pages
+    "Cycle", "DEFAULT_REFRESH_SECONDS", "JOB_TABLE_COLUMNS", "Progress", "Timing", "active_jobs", "batch_fraction",
+    "batch_progress", "batch_table", "cost_line", "filter_jobs", "format_duration", "format_time", "job_errors",
+    "job_fraction", "job_label", "job_progress", "job_table", "needs_collecting", "plain_error", "refresh_cycle",
+    "rows_to_rerun", "status_text", "timing",
+]
 
 TERMINAL_TIMESTAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -29,41 +55,128 @@ _ERROR_CODES = {
     "insufficient_quota": "the account has no quota left; add credit on the provider's site",
 }
 
-_STATUS_TEXT = {
-    "submitting": "being submitted",
-    "submit_failed": "not (fully) submitted",
-    "in_progress": "running",
-    "cancelling": "being cancelled",
-    "completed": "completed",
-    "partially_completed": "partially completed",
-    "failed": "failed",
-    "expired": "expired",
-    "cancelled": "cancelled",
+# Row statuses (core.results.ROW_STATUSES) -> the progress part they count in. A row answered
+# but unusable (refused, truncated, not the schema) or never reported is a failure.
+_ROW_PART = {
+    "succeeded": "answered",
+    "cancelled": "cancelled_or_expired",
+    "expired": "cancelled_or_expired",
 }
+NAME_CHARS_IN_LABEL = 40  # a long name is cut in pickers and tables (the full name is in the job's section)
+FILES_IN_LABEL = 2  # input file names shown in a picker label; the rest as "+N more"
 
 
-def status_text(status: str) -> str:
-    return _STATUS_TEXT.get(status, status.replace("_", " "))
+@dataclass(frozen=True)
+class Progress:
+    """A job's (or batch's) items in four parts that add up to ``total``: answered, failed,
+    cancelled or expired, and not yet run. ``unit`` says what is counted: ``row`` once the job
+    is collected (every row has its status), ``request`` before (the provider counts requests;
+    with repeated paragraphs answered once a request stands for several rows).
+
+    The shares are computed here once; the Monitor page's bar, table and counts and the
+    command line all read them from this object."""
+
+    unit: str
+    total: int
+    answered: int
+    failed: int
+    cancelled_or_expired: int
+    not_run: int
+
+    def parts(self) -> list[tuple[str, int]]:
+        """``(part, count)`` in the fixed order of :data:`core.vocabulary.PROGRESS_PARTS`."""
+        return [(name, getattr(self, name)) for name in PROGRESS_PARTS]
+
+    def share(self, part: str = "answered") -> float:
+        """The part's share of the total, 0..1."""
+        return share(getattr(self, part), self.total)
+
+    def percent(self, part: str = "answered") -> str:
+        """The part's share as people read it (never ``100%`` while anything is missing)."""
+        return percent(getattr(self, part), self.total)
+
+    @property
+    def fraction(self) -> float:
+        """What a single progress bar shows: the answered share (a cancelled job of 20,000
+        rows with 6,835 answered is at 0.34, not at 1)."""
+        return self.share("answered")
+
+    @property
+    def settled(self) -> int:
+        """Items whose fate is known (everything but ``not_run``)."""
+        return self.total - self.not_run
+
+    def describe(self) -> str:
+        """``6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``: the answered
+        part always, the others when not zero."""
+        text = f"{number(self.answered)} of {count(self.total, self.unit)} answered ({self.percent()})"
+        others = [f"{number(n)} {PART_WORDS[name]}" for name, n in self.parts()[1:] if n]
+        return ", ".join([text, *others])
+
+    def to_record(self) -> dict[str, int | str]:
+        """The parts as plain data (``--json``)."""
+        return {"unit": self.unit, "total": self.total, **dict(self.parts())}
 
 
-def format_time(text: str | None) -> str:
-    """An ISO timestamp as ``2026-11-30 14:13 UTC`` (``""`` when missing or unreadable)."""
-    if not text:
-        return ""
-    try:
-        value = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return str(text)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+def job_progress(job: Job) -> Progress:
+    """The job's progress in four parts that add up: from its collected row statuses once it
+    is collected (in rows), else from its batches' request counts (in requests).
+
+    Before collection, a batch's requests the provider has not reported count by the batch's
+    fate: still running or not sent yet -> not yet run; cancelled or expired -> cancelled or
+    expired; failed as a whole (or completed without mentioning them) -> failed, as collecting
+    will then mark them."""
+    if job.collected_at and job.result_counts and job.is_finished:
+        parts = dict.fromkeys(PROGRESS_PARTS, 0)
+        for status, n in job.result_counts.items():
+            parts[_ROW_PART.get(status, "failed")] += int(n)
+        return Progress(unit=ROW, total=sum(parts.values()), **parts)
+    parts = dict.fromkeys(PROGRESS_PARTS, 0)
+    for batch in job.batches:
+        for name, n in batch_progress(batch).parts():
+            parts[name] += n
+    # the batches hold every request; a record whose batches do not (never seen) keeps its total
+    parts["not_run"] += max(0, job.n_requests - sum(parts.values()))
+    return Progress(unit=REQUEST, total=sum(parts.values()), **parts)
+
+
+def batch_progress(batch: BatchRecord) -> Progress:
+    """One batch's requests in the four parts (see :func:`job_progress`)."""
+    total = batch.n_requests
+    answered = min(batch.completed, total)
+    failed = min(batch.failed, total - answered)
+    rest = total - answered - failed
+    parts = {"answered": answered, "failed": failed, "cancelled_or_expired": 0, "not_run": 0}
+    if batch.status in ("cancelled", "expired"):
+        parts["cancelled_or_expired"] = rest
+    elif batch.status in ("failed", "completed"):
+        parts["failed"] += rest
+    else:
+        parts["not_run"] = rest
+    return Progress(unit=REQUEST, total=total, **parts)
+
+
+def input_files(job: Job, shown: int = FILES_IN_LABEL) -> str:
+    """The job's input file names, ``a.csv, b.csv +3 more`` (for task 2: its parent's files)."""
+    names = [Path(s.name).name for s in job.sources]
+    if not names:
+        return "no input files"
+    text = ", ".join(_cut(n, 40) for n in names[:shown])
+    return text + (f" +{len(names) - shown} more" if len(names) > shown else "")
 
 
 def job_label(job: Job) -> str:
-    """The job picker's label. It leaves out the status on purpose: a select box whose option
-    label changes while it stays selected keeps showing the old label in the browser (a job
-    would read "running" after it completed); the status is shown beside the picker."""
-    return f"{job.id} · {TASKS[job.task].title if job.task in TASKS else job.task}"
+    """The label of a job in every picker: its name (when it has one), id, task, input files
+    and row count. It leaves out the status on purpose: a select box whose option label
+    changes while it stays selected keeps showing the old label in the browser (a job would
+    read "running" after it completed); the status is shown beside the picker."""
+    parts = [_cut(job.name, NAME_CHARS_IN_LABEL)] if job.name else []
+    parts += [job.id, task_title(job.task), input_files(job), count(job.n_rows, ROW)]
+    return " · ".join(parts)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def active_jobs(jobs: Iterable[Job]) -> list[Job]:
@@ -77,22 +190,17 @@ def needs_collecting(job: Job) -> bool:
 
 
 def job_fraction(job: Job) -> float:
-    """Share of the job's requests that got an answer or an error, 0..1 (1 for finished jobs)."""
-    if job.is_finished:
-        return 1.0
-    done, failed, total = job.progress()
-    return min(1.0, (done + failed) / total) if total else 0.0
+    """The job's answered share, 0..1 (see :func:`job_progress`): a finished job is at 1 only
+    when everything was answered."""
+    return job_progress(job).fraction
 
 
 def batch_fraction(batch: BatchRecord) -> float:
-    if batch.is_terminal:
-        return 1.0
-    total = batch.total or batch.n_requests
-    return min(1.0, (batch.completed + batch.failed) / total) if total else 0.0
+    """The batch's answered share, 0..1."""
+    return batch_progress(batch).fraction
 
 
 JOB_TABLE_COLUMNS = ["job", "task", "status", "created", "rows", "failed", "progress", "model"]
-_TASK_SHORT = {name: f"task {number}" for number, name in enumerate(TASKS, start=1)}
 
 
 def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
@@ -100,21 +208,24 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
     sideways scroll: what tells jobs apart and shows their state. The rest (provider, parent
     job, requests, batches) is in the selected job's section below the table.
 
-    ``task`` is short ("task 1", "task 1 re-run" for a job re-running another's gaps);
-    ``status`` adds "not collected" for a finished job whose results are still to fetch."""
+    ``job`` is the job's name and id (``Spring run · job_...``) when it has a name; ``task`` is
+    short ("task 1", "task 1 re-run" for a job re-running another's gaps); ``status`` adds "not
+    collected" for a finished job whose results are still to fetch; ``progress`` is the
+    answered share in percent and ``failed`` the failed part, both from :func:`job_progress`."""
+    import pandas as pd
+
     records = []
     for job in sorted(jobs, key=lambda j: j.created_at, reverse=True):
-        _, failed, _ = job.progress()
-        task = _TASK_SHORT.get(job.task, job.task)
+        progress = job_progress(job)
         status = status_text(job.status)
         records.append({
-            "job": job.id,
-            "task": f"{task} re-run" if job.retry_of else task,
+            "job": f"{_cut(job.name, NAME_CHARS_IN_LABEL)} · {job.id}" if job.name else job.id,
+            "task": task_short(job.task, retry=bool(job.retry_of)),
             "status": f"{status}, not collected" if needs_collecting(job) else status,
             "created": _parse_iso(job.created_at),
             "rows": job.n_rows,
-            "failed": failed,
-            "progress": round(100 * job_fraction(job), 1),
+            "failed": progress.failed,
+            "progress": round(100 * progress.fraction, 1),
             "model": job.model,
         })
     return pd.DataFrame(records, columns=JOB_TABLE_COLUMNS)
@@ -126,6 +237,8 @@ def filter_jobs(jobs: Sequence[Job], *, tasks: Sequence[str] = (), statuses: Seq
 
 def batch_table(job: Job) -> pd.DataFrame:
     """One row per batch of a job."""
+    import pandas as pd
+
     records = []
     for batch in job.batches:
         records.append({
@@ -178,19 +291,6 @@ def timing(job: Job, now: datetime | None = None) -> Timing:
     running = max(1.0, now_ts - min(began))
     rate = answered / running
     return Timing(elapsed_seconds=elapsed, left_seconds=max(0.0, (total - answered) / rate))
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} days {hours % 24} h"
 
 
 def plain_error(text: str) -> str:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from core.columns import input_columns
 from core.errors import CoreError, TaskError
 from core.inputs import InputTable
 from core.models import SourceRecord
@@ -28,6 +29,12 @@ from core.tasks import TaskSpec
 ROW_COLUMNS = ["custom_id", "source_index", "csv_file_name", "row", "pdf_file_name", "paragraph_text"]
 
 
+def row_columns(frame: pd.DataFrame) -> list[str]:
+    """A row frame's columns as a job keeps them: :data:`ROW_COLUMNS`, then the input files'
+    other columns (``page``, ``paragraph_id`` ...; see :mod:`core.columns`)."""
+    return ROW_COLUMNS + input_columns(frame.columns)
+
+
 @dataclass
 class Preparation:
     """A job ready to submit. Nothing is written and nothing is paid for until
@@ -38,7 +45,7 @@ class Preparation:
     model: str
     max_tokens: int
     prompts: PromptSet
-    rows: pd.DataFrame  # ROW_COLUMNS + request_id (the custom_id of the request answering the row)
+    rows: pd.DataFrame  # ROW_COLUMNS, input columns, request_id (the custom_id of the request answering the row)
     sources: list[SourceRecord]
     chunks: list[tuple[int, int]]  # ranges over ``requests``
     chunk_tokens: list[int]  # estimated input tokens per chunk
@@ -48,6 +55,8 @@ class Preparation:
     parent_job_id: str | None = None
     retry_of: str | None = None
     warnings: list[str] = field(default_factory=list)
+    name: str | None = None  # the job's name and note, set by the caller before submitting
+    note: str | None = None
 
     @property
     def requests(self) -> pd.DataFrame:
@@ -82,11 +91,12 @@ class Preparation:
 
 
 def rows_from_tables(tables: Sequence[InputTable]) -> tuple[pd.DataFrame, list[SourceRecord]]:
-    """One frame of all input rows with stable custom_ids, and a record per source file."""
+    """One frame of all input rows with stable custom_ids, and a record per source file. Every
+    input column is kept after :data:`ROW_COLUMNS` (empty for the rows of a file without it)."""
     frames = []
     sources = []
     for index, table in enumerate(tables):
-        frame = table.frame[["row", "pdf_file_name", "paragraph_text"]].copy()
+        frame = table.frame[["row", "pdf_file_name", "paragraph_text", *table.input_columns]].copy()
         frame.insert(0, "csv_file_name", table.file_name)
         frame.insert(0, "source_index", index)
         frame.insert(0, "custom_id", [make_custom_id(index, int(r)) for r in frame["row"]])
@@ -107,13 +117,16 @@ def rows_from_tables(tables: Sequence[InputTable]) -> tuple[pd.DataFrame, list[S
             )
         )
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)
+    extra = input_columns(rows.columns)
+    if len(frames) > 1 and extra:  # a column of one file only is empty for the others' rows
+        rows[extra] = rows[extra].fillna("")
     return rows, sources
 
 
 def assign_requests(rows: pd.DataFrame, *, dedupe: bool) -> pd.DataFrame:
     """Add ``request_id``: with deduplication, every row whose paragraph equals an earlier one
     (after collapsing whitespace) is answered by that earlier row's request."""
-    rows = rows[ROW_COLUMNS].reset_index(drop=True).copy()
+    rows = rows[row_columns(rows)].reset_index(drop=True).copy()
     if not dedupe:
         rows["request_id"] = rows["custom_id"]
         return rows

@@ -842,6 +842,10 @@ class Registry:
         """A copy of the job with this job id, or of the job holding this batch id, or None."""
         return self._view().find_job(job_or_batch_id)
 
+    def deleted_job_ids(self) -> frozenset[str]:
+        """Ids of the jobs deleted on purpose (table ``deleted_jobs``). Takes no lock."""
+        return _deleted_ids(self._snapshot())
+
     # -- transactions -------------------------------------------------------------------------
 
     def _timeout_error(self) -> RegistryError:

@@ -14,6 +14,7 @@ import pandas as pd
 from annotated_types import MinLen
 from pydantic import BaseModel, ValidationError
 
+from core.columns import input_columns
 from core.csvout import write_csv, write_csv_parts
 from core.safefs import contained, safe_name
 from core.exportsafe import neutralise_frame, restore_frame
@@ -371,7 +372,14 @@ def merge_results(
 
 
 def result_columns(task: TaskSpec) -> list[str]:
+    """The product's own columns of a task's result files, in order."""
     return ROW_COLUMNS + list(task.columns.values()) + STATUS_COLUMNS
+
+
+def written_columns(frame: pd.DataFrame, task: TaskSpec) -> list[str]:
+    """The columns a result file gets: the product's own (:func:`result_columns`), then every
+    input column the rows carry (``page``, ``paragraph_id`` ...; :mod:`core.columns`)."""
+    return result_columns(task) + input_columns(frame.columns)
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -397,7 +405,7 @@ def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path,
     These files are opened by people in spreadsheets, so text cells that could start a formula
     get an apostrophe (:mod:`core.exportsafe`); :func:`read_results` takes it off again."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    table = neutralise_frame(frame[result_columns(task)])
+    table = neutralise_frame(frame[written_columns(frame, task)])
     if column_names:
         table = table.rename(columns=dict(column_names))
     if task.parent_task is not None:

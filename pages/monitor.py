@@ -11,15 +11,14 @@ import streamlit as st
 from core.errors import CoreError
 from core.monitoring import (
     DEFAULT_REFRESH_SECONDS,
-    batch_fraction,
+    batch_progress,
     batch_table,
     cost_line,
     filter_jobs,
-    format_duration,
     format_time,
     job_errors,
-    job_fraction,
     job_label,
+    job_progress,
     job_table,
     needs_collecting,
     refresh_cycle,
@@ -28,6 +27,7 @@ from core.monitoring import (
     timing,
 )
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
+from core.vocabulary import number
 from pages._shared import EXPLORE_PAGE, FOCUS_JOB, SUBMIT_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
 
 ensure_router()
@@ -162,26 +162,25 @@ def live_view() -> None:
     job_id = st.selectbox("Job", list(by_id), key="monitor_job", format_func=lambda j: job_label(by_id[j]))
     focus_job(job_id)
     job = by_id[job_id]
-    done, failed, total = job.progress()
-    st.markdown(f"#### {job.id}: {status_text(job.status)}")
+    progress = job_progress(job)  # answered / failed / cancelled or expired / not yet run, as the CLI shows them
+    st.markdown(f"#### {job.name + ' · ' if job.name else ''}{job.id}: {status_text(job.status)}")
     st.caption(f"{TASKS[job.task].title} · {job.provider} · model {job.model} · created {format_time(job.created_at)}"
                + (f" · from job {job.parent_job_id}" if job.parent_job_id else "")
                + (f" · re-runs the gaps of {job.retry_of}" if job.retry_of else ""))
-    fraction = job_fraction(job)
-    st.progress(fraction, text=f"Job: {done + failed:,} of {total:,} requests done ({fraction:.0%})")
-    t = timing(job)
+    st.progress(progress.fraction, text=f"Job: {progress.describe()}")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Completed", f"{done:,}")
-    m2.metric("Failed", f"{failed:,}")
-    m3.metric("Elapsed", "–" if t.elapsed_seconds is None else format_duration(t.elapsed_seconds))
-    m4.metric("Time left", ("done" if job.is_finished else "–") if t.left_seconds is None
-              else f"about {format_duration(t.left_seconds)}")
+    m1.metric("Answered", number(progress.answered))
+    m2.metric("Failed", number(progress.failed))
+    m3.metric("Cancelled or expired", number(progress.cancelled_or_expired))
+    m4.metric("Not yet run", number(progress.not_run))
+    t = timing(job)
+    st.caption(t.describe().capitalize() + (" (from the answer rate so far)" if t.left_seconds is not None else ""))
 
     st.markdown("**Batches**")
     for batch in job.batches:
-        bf = batch_fraction(batch)
-        st.progress(bf, text=f"{batch.key} · {batch.batch_id or 'not sent'} · {status_text(batch.status)} · "
-                             f"{batch.completed + batch.failed:,} of {batch.n_requests:,} ({bf:.0%})")
+        bp = batch_progress(batch)
+        st.progress(bp.fraction, text=f"{batch.key} · {batch.batch_id or 'not sent'} · {status_text(batch.status)} · "
+                                      f"{bp.describe()}")
     with st.expander("Batch details", expanded=False):
         st.dataframe(batch_table(job), hide_index=True, key="monitor_batch_table",
                      column_config={"progress": PROGRESS,

@@ -113,14 +113,14 @@ def test_each_separator(tmp_path: Path, sep: str) -> None:
     data = f"pdf_file_name{sep}paragraph_text{sep}page\nr.pdf{sep}Text {others} here{sep}3\n"
     table = read_input(write(tmp_path, "s.csv", data.encode()))
     assert table.report.separator == sep
-    assert records(table) == [{"row": 2, "paragraph_text": f"Text {others} here", "pdf_file_name": "r.pdf"}]
+    assert records(table) == [{"row": 2, "paragraph_text": f"Text {others} here", "pdf_file_name": "r.pdf", "page": "3"}]
 
 
 def test_separator_inside_quoted_header_is_ignored(tmp_path: Path) -> None:
     data = b'"paragraph_text";"pdf_file_name";"notes, free text"\n"a, b, c";x.pdf;n\n'
     table = read_input(write(tmp_path, "q.csv", data))
     assert table.report.separator == ";"
-    assert records(table) == [{"row": 2, "paragraph_text": "a, b, c", "pdf_file_name": "x.pdf"}]
+    assert records(table) == [{"row": 2, "paragraph_text": "a, b, c", "pdf_file_name": "x.pdf", "notes, free text": "n"}]
 
 
 def test_quoted_newlines_separators_and_quotes_round_trip(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_cells_kept_as_written(tmp_path: Path) -> None:
 def test_short_rows_are_filled(tmp_path: Path) -> None:
     data = b"paragraph_text,pdf_file_name,page\nonly text\n"
     table = read_input(write(tmp_path, "short.csv", data))
-    assert records(table) == [{"row": 2, "paragraph_text": "only text", "pdf_file_name": ""}]
+    assert records(table) == [{"row": 2, "paragraph_text": "only text", "pdf_file_name": "", "page": ""}]
 
 
 # ---------------------------------------------------------------------------- dropped rows
@@ -270,8 +270,8 @@ def test_xlsx_first_sheet_as_strings(tmp_path: Path) -> None:
     rep = table.report
     assert rep.encoding == "xlsx" and rep.separator is None
     assert records(table) == [
-        {"row": 2, "paragraph_text": "Line one\nline two, with comma", "pdf_file_name": "r.pdf"},
-        {"row": 4, "paragraph_text": "Second", "pdf_file_name": "0012"},
+        {"row": 2, "paragraph_text": "Line one\nline two, with comma", "pdf_file_name": "r.pdf", "page": "3"},
+        {"row": 4, "paragraph_text": "Second", "pdf_file_name": "0012", "page": "5"},
     ]
     assert rep.dropped == [DroppedRow(3, "empty paragraph_text")]
     assert any("only the first ('Paragraphs')" in w for w in rep.warnings)
@@ -461,7 +461,7 @@ def test_shipped_samples_read_cleanly() -> None:
         assert (rep.encoding, rep.separator) == ("utf-8", ",")
         assert rep.dropped == [] and rep.warnings == []
         assert rep.rows_kept == rep.rows_read
-        assert list(t.frame.columns) == ["row", "paragraph_text", "pdf_file_name"]
+        assert list(t.frame.columns) == ["row", "paragraph_text", "pdf_file_name", "page"]  # every input column
         assert t.frame["paragraph_text"].str.len().min() > 40
         prefixes = t.frame["pdf_file_name"].str.split("_").str[0]
         assert set(prefixes) <= {"FfBF", "Nature100", "UNPRI"}

@@ -47,15 +47,15 @@ def test_progress_and_time_left() -> None:
               timestamps={"created_at": T0, "in_progress_at": T0 + 10}),
         batch("b001", status="validating", timestamps={"created_at": T0 + 5}),
     )
-    assert job_fraction(job) == 0.25
+    assert job_fraction(job) == 0.2  # the answered share: 20 of 100 (5 failed are not progress)
     now = datetime.fromtimestamp(T0 + 110, timezone.utc)
     t = timing(job, now)
     assert t.elapsed_seconds == 110
     assert t.left_seconds == 300  # 25 answered in 100 s; 75 left
     assert "elapsed 1 min 50 s" in t.describe() and "5 min 00 s left" in t.describe()
     table = job_table([job])
-    assert table.loc[0, "progress"] == 25.0 and table.loc[0, "status"] == "running"
-    assert list(batch_table(job)["progress"]) == [50.0, 0.0]
+    assert table.loc[0, "progress"] == 20.0 and table.loc[0, "status"] == "running"
+    assert list(batch_table(job)["progress"]) == [40.0, 0.0]
 
 
 def test_no_estimate_without_progress_and_finished_elapsed() -> None:
@@ -124,7 +124,8 @@ def test_tables_and_labels_read_as_words() -> None:
     assert batch_table(make_job(batch(status="submit_failed", batch_id=None))).loc[0, "status"] == "not (fully) submitted"
     assert format_time("2026-11-25T11:01:02+01:00") == "2026-11-25 10:01 UTC"
     assert format_time(None) == "" and format_time("") == ""
-    assert running.status != done.status and job_label(running) == job_label(done) == "job_1 · Investment activity (task 1)"
+    assert running.status != done.status and job_label(running) == job_label(done) == (
+        "job_1 · Investment activity (task 1) · no input files · 100 rows")
 
 
 def test_job_table_fits_the_page_and_keeps_what_picks_a_job() -> None:

@@ -6,8 +6,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.client import ACTIVE_STATUSES
-from core.models import BatchRecord
+from core.models import ACTIVE_STATUSES, BatchRecord
 from core.pricing import load_price_table
 
 ROW_FILE = "rows.csv"

@@ -41,8 +41,11 @@ def reconcile(service: JobService, providers: Sequence[ProviderName] | None = No
     misses (a crash between create and record, or a lost registry: the job is rebuilt from
     its folder), and flag recorded batches the provider no longer lists."""
     report = ReconcileReport()
-    healthy, damaged = service.scan_jobs()
+    healthy, damaged = service.scan_jobs(archived=None)  # archived jobs are ours too
     jobs = {j.id: j for j in healthy}
+    # batches of a job deleted on purpose stay at the provider (deleting never touches what was
+    # paid for there): they are neither adopted nor reported as orphans
+    deleted = service.registry.deleted_job_ids()
     # a damaged record is left as it is (rebuilding it from its folder would overwrite it)
     damaged_ids = {d.job_id for d in damaged}
     chosen = providers or sorted({j.provider for j in jobs.values()} | {service.settings.provider})
@@ -57,6 +60,8 @@ def reconcile(service: JobService, providers: Sequence[ProviderName] | None = No
         for info in sorted(listed, key=lambda i: i.created_at or 0):
             job_id, key = info.metadata.get("job_id"), info.metadata.get("batch_key")
             if info.metadata.get("app") != APP_TAG or not job_id or not key:
+                continue
+            if job_id in deleted and job_id not in jobs:
                 continue
             if job_id in damaged_ids:
                 report.problems.append(f"{info.batch_id} (job {job_id}): not matched, the job's registry record "

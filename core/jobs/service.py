@@ -12,13 +12,10 @@ import shutil
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import orjson
-import pandas as pd
 
-from core.client import BatchClient, make_client
-from core.csvout import write_csv
 from core.errors import (
     CoreError,
     JobNotFound,
@@ -30,11 +27,7 @@ from core.errors import (
     TaskError,
     TransientProviderError,
 )
-from core.inputs import read_inputs
-from core.jobs import collect as collecting
-from core.jobs import reconcile as reconciling
-from core.jobs import recovery
-from core.jobs import housekeeping, token_limits
+from core.jobs import housekeeping, manage, recovery, token_limits
 from core.jobs.common import (
     APP_TAG,
     ROW_FILE,
@@ -46,7 +39,6 @@ from core.jobs.common import (
     utc_now,
 )
 from core.models import BatchRecord, Job, SourceRecord
-from core.planning import ROW_COLUMNS, Preparation, plan, rows_from_tables
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
@@ -55,7 +47,28 @@ from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_reques
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
-ClientFactory = Callable[[ProviderName], BatchClient]
+# pandas, pyarrow and the openai SDK take about a second to import: they load in the methods
+# that need them, so listing jobs or showing a job's status starts fast (python -m core).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.client import BatchClient
+    from core.jobs import collect as collecting
+    from core.jobs import reconcile as reconciling
+    from core.planning import Preparation
+
+ClientFactory = Callable[[ProviderName], "BatchClient"]
+
+
+def _default_client_factory(settings: Settings) -> ClientFactory:
+    """Clients built by :func:`core.client.make_client`, imported at the first provider call."""
+
+    def factory(provider: ProviderName) -> BatchClient:
+        from core.client import make_client
+
+        return make_client(settings, provider)
+
+    return factory
 HELD_NOTE = ("held: recorded without sending (submit --hold); export its requests with: python -m core "
              "export-requests --job {job} --dir DIR, or send them with: python -m core submit --resume {job}")
 
@@ -74,7 +87,7 @@ class JobService:
     ) -> None:
         self.settings = settings
         self.registry = registry or Registry(settings.registry_path)
-        self._client_factory = client_factory or (lambda provider: make_client(settings, provider))
+        self._client_factory = client_factory or _default_client_factory(settings)
         self._clients: dict[str, BatchClient] = {}
         self._clock = clock
         self._sleep = sleep
@@ -117,13 +130,16 @@ class JobService:
             )
         return recovery.job_from_record(record)  # a damaged record: JobRecordDamaged for it alone
 
-    def list_jobs(self) -> list[Job]:
-        """Every job, newest first. Damaged records are left out (see :meth:`scan_jobs`)."""
-        return self.scan_jobs()[0]
+    def list_jobs(self, *, archived: bool | None = False) -> list[Job]:
+        """The jobs, newest first: those not archived (``archived=True``: only the archived
+        ones; ``None``: every job). Damaged records are left out (see :meth:`scan_jobs`)."""
+        return self.scan_jobs(archived=archived)[0]
 
-    def scan_jobs(self) -> tuple[list[Job], list[recovery.DamagedRecord]]:
-        """(jobs, damaged records): one damaged record never hides the other jobs."""
-        return recovery.read_records(self.registry.list_jobs())
+    def scan_jobs(self, *, archived: bool | None = False) -> tuple[list[Job], list[recovery.DamagedRecord]]:
+        """(jobs, damaged records): one damaged record never hides the other jobs. Archived
+        jobs are left out unless asked for (as in :meth:`list_jobs`)."""
+        where = None if archived is None else (lambda record: bool(record.get("archived_at")) is archived)
+        return recovery.read_records(self.registry.list_jobs(where))
 
     def damaged_jobs(self) -> list[recovery.DamagedRecord]:
         """Registry records that cannot be read as jobs (each affects only its own job)."""
@@ -139,7 +155,10 @@ class JobService:
         return recovery.rebuild_registry(self)
 
     def rows(self, job: Job) -> pd.DataFrame:
-        """The job's submitted rows (with the request answering each one)."""
+        """The job's submitted rows (with the request answering each one), every input column
+        kept after the product's own."""
+        import pandas as pd
+
         path = Path(job.job_dir) / ROW_FILE
         try:
             rows = pd.read_csv(path, dtype=str, keep_default_na=False).astype({"source_index": int, "row": int})
@@ -151,7 +170,8 @@ class JobService:
 
     def retries_of(self, job: Job) -> list[Job]:
         """Retry jobs of an original job, oldest first."""
-        return sorted((j for j in self.list_jobs() if j.retry_of == job.id), key=lambda j: (j.created_at, j.id))
+        return sorted((j for j in self.list_jobs(archived=None) if j.retry_of == job.id),
+                      key=lambda j: (j.created_at, j.id))
 
     def completed_parent_jobs(self) -> list[Job]:
         """Task-1 jobs that task 2 can start from."""
@@ -178,6 +198,9 @@ class JobService:
         """Validate everything and plan the job; raises a core error naming what is wrong.
         Task 2 reads a completed task-1 job (``parent``) or a task-1 result folder of the
         previous tool (``parent_results``)."""
+        from core.inputs import read_inputs
+        from core.planning import plan, rows_from_tables
+
         task = get_task(task_name)
         chosen_provider: ProviderName = provider or self.settings.provider
         warnings: list[str] = []
@@ -237,6 +260,8 @@ class JobService:
         return job.is_finished and counts.get("succeeded", 0) == job.n_rows and job.collected_at is not None
 
     def _rows_from_parent(self, parent: Job) -> tuple[pd.DataFrame, list[SourceRecord], str]:
+        from core.planning import row_columns
+
         task2 = "assetization_features_scoring"
         if parent.task != INVESTMENT_ACTIVITY.name:
             raise TaskError(
@@ -262,7 +287,7 @@ class JobService:
         selected = results[(results["status"] == "succeeded") & (results["score"] == 1)]
         if selected.empty:
             raise TaskError(f"Job {parent.id} has no paragraph with score 1, so there is nothing for task 2.")
-        rows = selected[ROW_COLUMNS].reset_index(drop=True)
+        rows = selected[row_columns(selected)].reset_index(drop=True)  # the input columns come along
         sources = [
             SourceRecord(index=s.index, name=s.name, path=s.path, sha256=s.sha256, rows_read=s.rows_kept,
                          rows_kept=int((rows["source_index"] == s.index).sum()))
@@ -300,6 +325,8 @@ class JobService:
 
     def _record_intent(self, prep: Preparation, *, job_id: str, job_dir: Path, created_by: str) -> Job:
         """Write the request files, the row file and the job snapshot, then record the job."""
+        from core.csvout import write_csv
+
         private_dir(job_dir)
         requests = prep.requests
         custom_ids = requests["custom_id"].tolist()
@@ -322,6 +349,8 @@ class JobService:
             max_tokens=prep.max_tokens,
             created_at=self._now(),
             created_by=created_by,
+            name=manage.clean_name(prep.name),
+            note=manage.clean_note(prep.note),
             parent_job_id=prep.parent_job_id,
             retry_of=prep.retry_of,
             job_dir=str(job_dir),
@@ -419,6 +448,8 @@ class JobService:
     def reassign_batches(self, job: Job, owner: dict[str, str]) -> None:
         """After a batch was re-planned into pieces: record which piece sends each request in
         the job's row file, and its new batches in the job folder's snapshot."""
+        from core.csvout import write_csv
+
         rows = self.rows(job)
         rows["batch_key"] = rows["request_id"].map(owner).fillna(rows["batch_key"])
         job_dir = Path(job.job_dir)
@@ -560,6 +591,8 @@ class JobService:
                 column_names: str | None = None) -> collecting.Collection:
         """Download output and error files, give every row one status, write the result CSVs
         (see :func:`core.jobs.collect.collect`)."""
+        from core.jobs import collect as collecting
+
         job = self.get(job_or_batch_id)
         if job.imported is not None:
             from core.interop.legacy import settle_rows
@@ -570,7 +603,30 @@ class JobService:
 
     def reconcile(self, providers: Sequence[ProviderName] | None = None) -> reconciling.ReconcileReport:
         """Compare the provider's batch list with the registry (see :func:`core.jobs.reconcile.reconcile`)."""
+        from core.jobs import reconcile as reconciling
+
         return reconciling.reconcile(self, providers)
+
+    # ----- names, archive, delete (core.jobs.manage) -----------------------------------------
+    def edit_job(self, job_or_batch_id: str, *, name: str | None = None, note: str | None = None) -> Job:
+        """Set a job's name and/or note (``None``: unchanged; ``""``: removed)."""
+        return manage.edit(self, job_or_batch_id, name=name, note=note)
+
+    def archive(self, job_or_batch_id: str) -> list[Job]:
+        """Hide a finished job and its re-runs from every job list (undo with :meth:`unarchive`)."""
+        return manage.archive(self, job_or_batch_id)
+
+    def unarchive(self, job_or_batch_id: str) -> list[Job]:
+        """Show an archived job and its re-runs again."""
+        return manage.unarchive(self, job_or_batch_id)
+
+    def plan_deletion(self, job_or_batch_id: str) -> manage.DeletionPlan:
+        """What deleting the job would remove, keep and leave at the provider (ask before deleting)."""
+        return manage.plan_deletion(self, job_or_batch_id)
+
+    def delete(self, plan: manage.DeletionPlan) -> manage.DeletionReport:
+        """Delete a planned job: registry records, then local files; nothing at the provider."""
+        return manage.delete(self, plan)
 
     def _update(self, job: Job, *fields: str) -> None:
         """Write only some fields, so a concurrent refresh of other fields is not undone."""
@@ -585,6 +641,8 @@ class JobService:
               created_by: str = "cli") -> Job | None:
         """Submit exactly the rows of a job that did not succeed as a new retry job. Returns
         None when every row has already succeeded (nothing is submitted)."""
+        from core.planning import plan, row_columns
+
         job = self.get(job_or_batch_id)
         original = self.get(job.retry_of) if job.retry_of else job
         running = [j.id for j in (original, *self.retries_of(original)) if not j.is_finished]
@@ -600,7 +658,7 @@ class JobService:
             model=model or original.model,
             max_tokens=max_tokens or original.max_tokens,
             prompts=PromptSet.from_record(original.prompts),
-            rows=gaps[ROW_COLUMNS],
+            rows=gaps[row_columns(gaps)],
             sources=original.sources,
             prices=load_price_table(self.settings.data_dir),
             dedupe=original.dedupe,

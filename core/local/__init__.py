@@ -7,11 +7,32 @@ while the app is closed. Every request needs the state dir's token (see `auth`).
 
 from __future__ import annotations
 
-from .auth import read_token, state_token
-from .baseline import BASELINE_MODEL
-from .daemon import LocalEndpoint, config_fingerprint, ensure_running, server_status, stop_running
-from .engine import ApiError, BackendConfig, Engine
-from .server import LocalBackend
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .auth import read_token, state_token
+    from .baseline import BASELINE_MODEL
+    from .daemon import LocalEndpoint, config_fingerprint, ensure_running, server_status, stop_running
+    from .engine import ApiError, BackendConfig, Engine
+    from .server import LocalBackend
+
+# Each name loads its module at first use (PEP 562): importing a light submodule such as
+# core.local.labeler must not start the HTTP client and server stack (the command line lists
+# jobs without it).
+_HOMES = {
+    "read_token": "auth", "state_token": "auth", "BASELINE_MODEL": "baseline",
+    "LocalEndpoint": "daemon", "config_fingerprint": "daemon", "ensure_running": "daemon",
+    "server_status": "daemon", "stop_running": "daemon",
+    "ApiError": "engine", "BackendConfig": "engine", "Engine": "engine", "LocalBackend": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'core.local' has no attribute {name!r}")
+
 
 __all__ = [
     "BASELINE_MODEL",

@@ -16,6 +16,9 @@ runs, result CSVs into a fresh temporary folder):
             bytes as the product's CSVs with plain write_bytes
 Goals: product >= 10x faster than (a), product <= 2x (b). The product's CSVs are checked to
 read back (pandas.read_csv) to exactly the merged rows.
+
+--input-columns N gives every row N more input columns (page, paragraph_id, then sector_3 ...),
+which the result files keep after the product's own columns (issue 12, item 3).
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ from core.results import (  # noqa: E402
     fallback_results,
     merge_results,
     read_results,
-    result_columns,
     status_counts,
     write_results,
+    written_columns,
 )
 from core.tasks import INVESTMENT_ACTIVITY  # noqa: E402
 
@@ -60,13 +63,13 @@ EXPLANATIONS = (
 )
 
 
-def make_rows(n: int) -> pd.DataFrame:
+def make_rows(n: int, input_columns: int = 0) -> pd.DataFrame:
     texts = paragraphs(n, seed=5)
     per_source = -(-n // 4)
     source = [i // per_source for i in range(n)]
     row = [2 + i % per_source for i in range(n)]
     investors = ["Allianz", "Amundi", "AXA", "NBIM"]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "custom_id": [make_custom_id(s, r) for s, r in zip(source, row)],
             "source_index": source,
@@ -77,6 +80,12 @@ def make_rows(n: int) -> pd.DataFrame:
             "batch_key": ["b000" if i < 50_000 else "b001" for i in range(n)],
         }
     ).assign(request_id=lambda f: f["custom_id"])  # Jobs.rows: no duplicates, each row its own request
+    extra = {"page": [str(1 + i % 180) for i in range(n)], "paragraph_id": [f"P{i:07d}" for i in range(n)]}
+    for k in range(3, input_columns + 1):
+        extra[f"sector_{k}"] = [("pension", "insurer", "asset manager")[i % 3] for i in range(n)]
+    for name in list(extra)[:input_columns]:
+        frame[name] = extra[name]  # input columns come after the product's own (core.planning.row_columns)
+    return frame
 
 
 def make_lines(custom_ids: list[str], rng: random.Random, n_errors: int) -> tuple[list[bytes], list[bytes]]:
@@ -142,11 +151,12 @@ def main() -> None:
     parser.add_argument("--errors", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-lines", type=int, default=5_000)
+    parser.add_argument("--input-columns", type=int, default=0, help="input columns kept besides the product's own")
     args = parser.parse_args()
 
     task = INVESTMENT_ACTIVITY
     rng = random.Random(9)
-    rows = make_rows(args.rows)
+    rows = make_rows(args.rows, args.input_columns)
     out_lines, err_lines = make_lines(rows["custom_id"].tolist(), rng, args.errors)
     out_data = b"\n".join(out_lines) + b"\n"
     err_data = b"\n".join(err_lines) + b"\n"
@@ -176,7 +186,7 @@ def main() -> None:
         assert sum(counts.values()) == args.rows and counts["missing"] == 0, counts
         csv_bytes = [p.read_bytes() for p in paths]
         # The CSVs must read back to exactly the frame's cells, as text.
-        columns = result_columns(task)
+        columns = written_columns(frame, task)
         for (_, part), path in zip(frame.groupby("source_index", sort=True), paths):
             expected = part[columns].astype(object).where(part[columns].notna(), "").astype(str).reset_index(drop=True)
             assert read_results([path]).equals(expected), f"{path.name} does not read back to the merged rows"
@@ -234,7 +244,8 @@ def main() -> None:
         t_floor, _ = timed(floor, args.runs)
 
     print_table(
-        f"Collect benchmark: {args.rows:,} rows in 4 sources, {len(out_lines):,} output + {len(err_lines)} error lines "
+        f"Collect benchmark: {args.rows:,} rows in 4 sources, {args.input_columns} input columns kept, "
+        f"{len(out_lines):,} output + {len(err_lines)} error lines "
         f"({(len(out_data) + len(err_data)) / 1e6:.0f} MB), {len(paths)} CSVs ({total_csv / 1e6:.0f} MB) "
         f"(median of {args.runs} runs)",
         [

@@ -1,0 +1,112 @@
+"""Issue 12, item 15 and the command line's start: installable with a console script, help on
+every option, documented exit codes, time left while waiting (and a live line on a terminal,
+never with --json), and --help / status --list-jobs / one job's status without pandas, pyarrow,
+openpyxl, the openai SDK or scikit-learn."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from conftest import SAMPLES, make_backend, service_for
+from core.cli import EXIT_CODES, build_parser, main
+from core.jobs import JobService
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK1 = "investment_activity_classification"
+HEAVY = ("pandas", "pyarrow", "openpyxl", "openai", "sklearn", "scipy")
+
+
+class Terminal(io.StringIO):
+    """Output that says it is a terminal (as sys.stdout does in an interactive shell)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(service: JobService | None, *argv: str, out: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = out or io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err, service=service)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_package_installs_with_a_bdasset_console_script() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"bdasset": "core.cli:main"}
+    assert project["build-system"]["build-backend"] == "setuptools.build_meta"
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["core", "core.*"]  # not pages/, tests/
+    runtime = {line.split(">")[0].split("<")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+               if line and not line.startswith("#")} - {"pytest", "playwright"}
+    declared = {dep.split(">")[0].split("<")[0] for dep in project["project"]["dependencies"]}
+    assert runtime <= declared, runtime - declared
+
+
+def test_every_option_has_help_and_the_exit_codes_are_documented() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+               for name, sub in commands.items() for action in sub._actions
+               if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert missing == []
+    assert "0 done" in EXIT_CODES and "1 error" in EXIT_CODES and "2 usage error" in EXIT_CODES
+    code, out, _ = run(None, "--help")
+    assert code == 0 and "exit codes:" in out and "delete" in out and "job" in out
+    code, _, err = run(None, "status", "--no-such-option")
+    assert code == 2 and "unrecognized arguments" in err
+    code, _, err = run(None, "submit", "--max-tokens", "many")
+    assert code == 2 and "invalid int value" in err
+
+
+def test_waiting_shows_the_time_left_and_a_live_line_only_on_a_terminal(tmp_path: Path, settings) -> None:
+    with make_backend(tmp_path, baseline_delay_seconds=0.05) as backend:
+        service = service_for(backend, settings)
+        job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+        code, out, err = run(service, "status", "--batch-id", job.id, "--wait", "--poll-interval", "0.2",
+                             out=Terminal())
+        assert code == 0, err
+        assert "\r\x1b[K[" in out and "about " in out and " left" in out  # the live line, with the time left
+        lines = [line.rsplit("\r\x1b[K", 1)[-1] for line in out.splitlines()]
+        assert any(line.startswith(job.id) and "elapsed" in line for line in lines)
+        assert "Finished." in out
+
+        job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+        code, out, _ = run(service, "status", "--batch-id", job.id, "--wait", "--poll-interval", "0.2", "--json",
+                           out=Terminal())
+        assert code == 0 and "\r" not in out and json.loads(out)["jobs"][0]["status"] == "completed"
+        code, out, _ = run(service, "status", "--batch-id", job.id, "--wait", "--poll-interval", "0.2")
+        assert "\r" not in out and "elapsed" in out  # not a terminal: plain lines
+
+
+def _imported_by(argv: list[str], data_dir: Path) -> list[str]:
+    """Heavy libraries a fresh interpreter imported to run ``python -m core <argv>``."""
+    code = ("import sys, contextlib, io\n"
+            "from core.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main({argv!r}) == 0\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    env = {**os.environ, "BDASSET_DATA_DIR": str(data_dir), "BDASSET_PROVIDER": "local"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [m for m in done.stdout.strip().split(",") if m]
+
+
+def test_help_list_and_a_finished_jobs_status_start_without_heavy_libraries(service: JobService,
+                                                                            isolated_data_dir: Path) -> None:
+    job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))[:1]))
+    service.wait([job.id], poll_interval=0.05, timeout=60)
+    assert _imported_by(["status", "--list-jobs"], isolated_data_dir) == []
+    assert _imported_by(["status", "--batch-id", job.id], isolated_data_dir) == []
+    assert _imported_by(["job", "--job", job.id], isolated_data_dir) == []
+    # --help exits through argparse (SystemExit 0) before anything else loads
+    env = {**os.environ, "BDASSET_DATA_DIR": str(isolated_data_dir)}
+    code = ("import sys, contextlib, io\nfrom core.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "", (done.stdout, done.stderr)
