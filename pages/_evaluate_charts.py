@@ -18,8 +18,8 @@ DISAGREE_CELL = "background-color: #fff3e0"
 
 def group_bars(groups: pd.DataFrame, *, metric_label: str, by_label: str, overall: float | None) -> go.Figure:
     """Horizontal bars, one per group (largest first, on top), each labelled with its n and
-    value; a dashed line at the figure over all compared paragraphs. A metric can be below
-    zero (kappa, alpha), so the axis runs from -1 when one is."""
+    value. A metric can be below zero (kappa, alpha), so the axis runs from -1 when one is.
+    ``overall`` (the figure over all compared paragraphs) is named in the title."""
     values = [0.0 if v is None or pd.isna(v) else float(v) for v in groups["value"]]
     undefined = [v is None or pd.isna(v) for v in groups["value"]]
     fig = go.Figure(go.Bar(
@@ -34,10 +34,9 @@ def group_bars(groups: pd.DataFrame, *, metric_label: str, by_label: str, overal
     names = list(groups["group"])
     fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=names, ticktext=[_short(n, 22) for n in names],
                      title=None)
-    if overall is not None:
-        fig.add_vline(x=overall, line_dash="dash", line_color="#546e7a",
-                      annotation_text=f"all: {overall:.2f}", annotation_position="top")
-    fig.update_layout(title=f"{metric_label} by {by_label}", showlegend=False)
+    # the figure over all paragraphs goes in the title: a reference line would cross the bar labels
+    whole = f" (all paragraphs: {overall:.2f})" if overall is not None else ""
+    fig.update_layout(title=f"{metric_label} by {by_label}{whole}", showlegend=False)
     fig = _tidy(fig)
     fig.update_layout(height=max(CHART_HEIGHT // 2, BAR_ROW_PX * len(names) + 110))
     return fig

@@ -28,6 +28,7 @@ from core.evaluate.view import (
     confusion_table,
     counts_line,
     detected_label_columns,
+    disagreement_detail,
     disagreement_line,
     disagreement_rows,
     disagreements_csv,
@@ -63,6 +64,8 @@ COLUMNS = "evaluate_file_columns"  # source tag -> the labels file's column name
 COLUMNS_FOR = "evaluate_columns_for"  # (source tag, job id) the column pickers were filled for
 COMPARISON = "evaluate_comparison"  # (job ids, Comparison)
 NOT_USED = "(not evaluated)"
+ALL_KINDS = "both"
+ALL_ANSWERS = "all"
 UPLOAD, FROM_FOLDER = "Upload a file", "A file in the data folder"
 MATCH_TEXT = {"text": "paragraph text", "text+report": "paragraph text and report (pdf_file_name)"}
 
@@ -171,34 +174,51 @@ def show_evaluation(view: EvaluationView, job_id: str) -> None:
     if len(view.columns) > 1:
         column = g3.selectbox("Answer", view.columns, format_func=answer_label, key="evaluate_group_column")
     groups = group_table(view, by, column, metric)
+    note = group_note(view, by, column)
     if groups.empty:
-        st.info(f"No {by} has at least {view.min_group:,} compared paragraphs. Lower the smallest group size "
-                "under *Options* and evaluate again.")
+        st.info(note or f"No {by} to show.")
     else:
         st.plotly_chart(charts.group_bars(groups, metric_label=GROUP_METRICS[metric], by_label=GROUPINGS[by],
                                           overall=view.metrics[column].get(metric)),
                         key="evaluate_group_chart", width="stretch")
-    if note := group_note(view, by, column):
-        st.caption(note)
+        if note:
+            st.caption(note)
 
     # ----- disagreements -------------------------------------------------------------------------
     st.markdown("**Disagreements**: paragraphs where the model and the (majority) human label differ")
     d1, d2 = st.columns([3, 2])
-    kind = d1.segmented_control("Show", list(KINDS), format_func=lambda k: f"{KINDS[k]}s ({KIND_HELP[k]})",
-                                key="evaluate_dis_kind", help="Pick one to filter; none picked shows both.")
+    picked_kind = d1.radio("Show", [ALL_KINDS, *KINDS], horizontal=True, key="evaluate_dis_kind",
+                           format_func=lambda k: "both" if k == ALL_KINDS else f"{KINDS[k]}s ({KIND_HELP[k]})")
+    kind = None if picked_kind == ALL_KINDS else picked_kind
     dis_column = None
     if len(view.columns) > 1:
-        dis_column = d2.selectbox("Answer", [None, *view.columns], key="evaluate_dis_column",
-                                  format_func=lambda c: "all answers" if c is None else answer_label(c))
+        picked_column = d2.selectbox("Answer", [ALL_ANSWERS, *view.columns], key="evaluate_dis_column",
+                                     format_func=lambda c: "all answers" if c == ALL_ANSWERS else answer_label(c))
+        dis_column = None if picked_column == ALL_ANSWERS else picked_column
     shown = disagreement_rows(view, dis_column, kind)
     st.caption(disagreement_line(view, dis_column, kind))
     if shown.empty:
         st.info("No disagreement of this kind." if kind else "The model and the human labels agree on every "
                                                               "compared paragraph.")
     else:
-        st.dataframe(shown, hide_index=True, key="evaluate_disagreements",
-                     column_config={"paragraph": st.column_config.TextColumn("paragraph", width="large"),
-                                    "model's explanation": st.column_config.TextColumn(width="large")})
+        table = st.dataframe(shown, hide_index=True, key="evaluate_disagreements", on_select="rerun",
+                             selection_mode="single-row",
+                             column_config={"paragraph": st.column_config.TextColumn("paragraph", width="large"),
+                                            "model's explanation": st.column_config.TextColumn(width="large")})
+        selected = table.selection.rows if table is not None else []
+        position = selected[0] if selected else 0
+        detail = disagreement_detail(view, dis_column, kind, position)
+        with st.container(border=True, key="evaluate_disagreement_detail"):
+            st.caption(f"Disagreement {position + 1:,} of {len(shown):,} in full (select a row above to read "
+                       "another)")
+            st.markdown(f"**{detail['kind']}** · {detail['answer']} · human **{detail['human']}** · "
+                        f"model **{detail['model']}**")
+            # paragraph, explanation and names come from files and the model: shown as text, never as Markdown
+            st.text(detail["paragraph"], width="stretch")
+            st.markdown("**The model's explanation**")
+            st.text(detail["explanation"] or "(none)", width="stretch")
+            st.text(f"Report: {detail['report'] or '(none)'} · annotators: {detail['annotators'] or '(not named)'} · "
+                    f"labels file rows {detail['human_rows']} · job rows {detail['custom_ids']}", width="stretch")
 
     # ----- what was left out -------------------------------------------------------------------
     lists = left_out(view)
@@ -308,21 +328,23 @@ def compare_section() -> None:
     if tuple(picked) != compared_ids:
         st.caption(f"Showing the comparison of {', '.join(compared_ids)}; press **Compare** for the jobs picked now.")
     st.dataframe(comparison_jobs(comparison), hide_index=True, key="evaluate_compare_jobs_table")
-    st.markdown(f"**Agreement** over {comparison.shared:,} paragraphs every job answered (pairs: the paragraphs "
-                "both answered)")
+    st.markdown(f"**Agreement across all jobs** ({comparison.shared:,} paragraphs every job answered): "
+                "Krippendorff's alpha over all of them is a stability score; 1 means every job gave every answer alike")
     st.dataframe(comparison_overall(comparison), hide_index=True, key="evaluate_compare_overall")
+    st.markdown("**Pairwise** (each pair over the paragraphs both answered)")
     st.dataframe(comparison_pairs(comparison), hide_index=True, key="evaluate_compare_pairs")
     st.markdown("**Paragraphs the jobs answer differently**")
     column = None
     if len(comparison.columns) > 1:
-        column = st.selectbox("Answer", [None, *comparison.columns], key="evaluate_compare_column",
-                              format_func=lambda c: "all answers" if c is None else answer_label(c))
+        picked_column = st.selectbox("Answer", [ALL_ANSWERS, *comparison.columns], key="evaluate_compare_column",
+                                     format_func=lambda c: "all answers" if c == ALL_ANSWERS else answer_label(c))
+        column = None if picked_column == ALL_ANSWERS else picked_column
     rows = comparison_disagreement_rows(comparison, column)
     if rows.empty:
         st.success("The jobs give the same answer on every paragraph they share.")
-    else:
-        st.dataframe(rows, hide_index=True, key="evaluate_compare_disagreements",
-                     column_config={"paragraph": st.column_config.TextColumn("paragraph", width="large")})
+        return
+    st.dataframe(rows, hide_index=True, key="evaluate_compare_disagreements",
+                 column_config={"paragraph": st.column_config.TextColumn("paragraph", width="large")})
     st.download_button("Disagreements CSV", data=lambda: comparison_csv(comparison, column),
                        file_name="comparison_disagreements.csv", mime="text/csv",
                        key="evaluate_compare_download", icon=":material/download:", on_click="ignore")

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLES
+from core.evaluate import latest_evaluation
 from core.jobs import JobService
 from core.local import stop_running
 from core.settings import load_settings
@@ -164,7 +165,8 @@ def test_upload_submit_monitor_explore_download(browser, tmp_path: Path, shots: 
 
 
 @pytest.mark.parametrize(("path", "title"), [("", "Submit a labelling job"), ("submit", "Submit a labelling job"),
-                                             ("monitor", "Monitor jobs"), ("explore", "Explore results")])
+                                             ("monitor", "Monitor jobs"), ("explore", "Explore results"),
+                                             ("evaluate", "Evaluate labels")])
 def test_deep_link_on_a_fresh_server(browser, tmp_path: Path, shots: Path, path: str, title: str) -> None:
     server = Server(tmp_path)
     try:
@@ -176,7 +178,39 @@ def test_deep_link_on_a_fresh_server(browser, tmp_path: Path, shots: Path, path:
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0  # no generated navigation
         assert page.get_by_text("Page not found").count() == 0
         links = [t.strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]').all_inner_texts()]
-        assert [t.split()[-1] for t in links] == ["Submit", "Monitor", "Explore"], links
+        assert [t.split()[-1] for t in links] == ["Submit", "Monitor", "Explore", "Evaluate"], links
         assert page.get_by_text("Active jobs").count() == 1
+    finally:
+        server.stop()
+
+
+def test_evaluate_upload_labels_see_kappa_and_confusion(browser, tmp_path: Path, shots: Path) -> None:
+    """A collected job of the sample paragraphs; on Evaluate, upload the sample labels, press
+    Evaluate, see Cohen's kappa and the confusion matrix with the counts core computed."""
+    service = JobService(settings=load_settings())
+    job = service.submit(service.prepare("investment_activity_classification", inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job.id], poll_interval=0.1, timeout=60)
+    service.collect(job.id)
+    labels = ROOT / "data" / "labels" / "sample_human_labels.csv"
+    server = Server(tmp_path)
+    try:
+        page = new_page(browser, tmp_path)
+        page.goto(f"{server.url}/evaluate")
+        page.get_by_role("heading", name="Evaluate labels").wait_for()
+        page.get_by_text("Upload a labels file").wait_for()
+        page.locator(".st-key-evaluate_upload input[type=file]").set_input_files(str(labels))
+        run = page.locator(".st-key-evaluate_run button")  # the widget's stable key names its container
+        page.wait_for_function("b => !b.disabled", arg=run.element_handle())
+        run.click()
+        page.locator('[data-testid="stMetricLabel"]', has_text="Cohen's kappa").first.wait_for(timeout=60_000)
+        matrix = page.locator('[data-testid="stTable"]', has_text="model 1").first
+        matrix.wait_for()
+        wait_idle(page)
+        page.screenshot(path=str(shots / "5_evaluate.png"), full_page=True)
+        saved = latest_evaluation(Path(service.get(job.id).job_dir))  # what the page computed and saved
+        (tn, fp), (fn, tp) = saved["metrics"]["score"]["confusion"]
+        cells = [int(t) for t in matrix.locator("td").all_inner_texts()]
+        assert cells == [tn, fp, fn, tp], cells
+        assert "human 1" in matrix.inner_text()
     finally:
         server.stop()

@@ -12,6 +12,7 @@ run, not when a page merely shows a saved one.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ LIST_TITLES = {  # the lists of what was left out, in the order the page shows t
     "unmatched_labels": "Labelled paragraphs not in the job",
     "unmatched_rows": "Job paragraphs nobody labelled",
     "label_problems": "Cells of the labels file that are not labels",
+    "examples_excluded": "Labelled paragraphs the job's labeler learned from (excluded)",
 }
 DISAGREEMENT_COLUMNS = ["column", "kind", "paragraph_text", "pdf_file_name", "investor", "human_label", "human_votes",
                         "model_label", "explanation", "annotators", "human_rows", "custom_ids"]
@@ -95,6 +97,16 @@ def fmt_date(stamp: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.tz_convert("UTC")
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:])")
+
+
+def md_text(value: object, limit: int = 80) -> str:
+    """Text from a file (a file, column or annotator name) made safe to put in Markdown: cut by
+    :func:`excerpt`, then every character Markdown would act on escaped, so a name can never
+    become a link, an image that loads from elsewhere, or formatting."""
+    return _MARKDOWN_CHARS.sub(r"\\\1", excerpt(value, limit))
 
 
 def answer_label(column: str) -> str:
@@ -150,7 +162,7 @@ class EvaluationView:
             disagreements = pd.DataFrame(columns=DISAGREEMENT_COLUMNS)
         counts = {name: record.get(name) for name in (
             "matched", "ties_excluded", "conflicts_excluded", "unmatched_labels", "unmatched_rows",
-            "labelled_paragraphs", "job_paragraphs")}
+            "labelled_paragraphs", "job_paragraphs", "examples_excluded")}
         counts["not_succeeded"] = dict(record.get("not_succeeded") or {})
         return cls(
             job_id=str(record.get("job_id", "")), task=str(record.get("task", "")),
@@ -194,12 +206,13 @@ def saved_key(job: Job) -> tuple[str, ...]:
 def evaluated_line(view: EvaluationView) -> str:
     """Which labels, when, and how the paragraphs were matched."""
     who = (f"{len(view.annotators)} annotator{'s' if len(view.annotators) != 1 else ''}: "
-           f"{', '.join(excerpt(a, 40) for a in view.annotators[:5])}{' …' if len(view.annotators) > 5 else ''}"
+           f"{', '.join(md_text(a, 40) for a in view.annotators[:5])}{' …' if len(view.annotators) > 5 else ''}"
            if view.annotators else "no annotator column")
-    file_columns = ", ".join(f"{answer_label(a)} from `{excerpt(c, 40)}`" for a, c in view.label_columns.items())
+    file_columns = ", ".join(f"{answer_label(a)} from column \u201c{md_text(c, 40)}\u201d"
+                             for a, c in view.label_columns.items())
     match = "text and report" if view.match_on == "text+report" else "paragraph text"
     digest = f"sha256 {view.labels_sha256[:12]}…, " if view.labels_sha256 else ""
-    return (f"Evaluated {fmt_date(view.evaluated_at)} against **{excerpt(view.labels_file, 80)}** ({digest}{who}); "
+    return (f"Evaluated {fmt_date(view.evaluated_at)} against **{md_text(view.labels_file)}** ({digest}{who}); "
             f"{file_columns}; matched on {match}; groups of at least {view.min_group}.")
 
 
@@ -216,6 +229,9 @@ def counts_line(view: EvaluationView) -> str:
     failed_text = f" ({', '.join(f'{v:,} {s}' for s, v in failed.items())})" if failed else ""
     problems = (f" {view.label_problem_count:,} cells of the labels file are not labels (see *Left out*)."
                 if view.label_problem_count else "")
+    examples = int(c.get("examples_excluded") or 0)  # a training example is no evidence of agreement
+    if examples:
+        problems += f" {examples:,} labelled paragraphs were left out because the job's labeler learned from them."
     return (f"**{n('matched')}** paragraphs compared. Left out: {n('ties_excluded')} with tied human labels, "
             f"{n('conflicts_excluded')} the job answered inconsistently, {failed_total:,} without a successful "
             f"answer{failed_text}; {n('unmatched_labels')} labelled paragraphs are not in the job, "
@@ -235,14 +251,14 @@ def headline(view: EvaluationView) -> list[tuple[str, str]]:
             items.append((f"Krippendorff's alpha {fmt_interval(m.get('krippendorff_alpha_ci'))}".strip(),
                           fmt(m.get("krippendorff_alpha"))))
             items.append((f"F1 {fmt_interval(m.get('f1_ci'))}".strip(), fmt(m.get("f1"))))
-            items.append((f"Accuracy (majority-class baseline {fmt(m.get('majority_baseline_accuracy'))})",
-                          fmt(m.get("accuracy"))))
+            items.append((f"Accuracy (baseline {fmt(m.get('majority_baseline_accuracy'))})", fmt(m.get("accuracy"))))
     return items
 
 
-FIGURE_COLUMNS = ["answer", "n", "human prevalence", "model prevalence", "majority baseline", "accuracy",
-                  "precision", "recall", "F1 [95% CI]", "Cohen's kappa [95% CI]", "Krippendorff's alpha [95% CI]",
-                  "MCC", "human-human alpha"]
+# the chance-corrected figures first: they are what a reader looks for, and stay in view on a narrow page
+FIGURE_COLUMNS = ["answer", "n", "Cohen's kappa [95% CI]", "Krippendorff's alpha [95% CI]", "F1 [95% CI]",
+                  "accuracy", "majority baseline", "precision", "recall", "MCC", "human prevalence",
+                  "model prevalence", "human-human alpha"]
 
 
 def figures_table(view: EvaluationView) -> pd.DataFrame:
@@ -328,12 +344,16 @@ def group_table(view: EvaluationView, by: str, column: str, metric: str) -> pd.D
 
 
 def group_note(view: EvaluationView, by: str, column: str) -> str | None:
-    """What the per-group chart leaves out, or None when it leaves nothing out."""
+    """What the per-group chart leaves out, or None when it leaves nothing out. When it
+    leaves out every group, says so and what to do."""
     record = (view.breakdowns.get(by) or {}).get(column) or {}
     noun = "investors" if by == "investor" else "reports"
     parts = []
     small, items = int(record.get("small_groups") or 0), int(record.get("small_group_items") or 0)
-    if small:
+    if small and not record.get("groups"):
+        parts.append(f"No {by} has at least {view.min_group:,} compared paragraphs (there are {small:,} {noun} with "
+                     f"{items:,} paragraphs in all); lower the smallest group size under *Options* and evaluate again")
+    elif small:
         parts.append(f"{small:,} {noun} with fewer than {view.min_group:,} compared paragraphs ({items:,} paragraphs "
                      "in all) are left out; lower the smallest group size under *Options* and evaluate again to see them")
     unnamed = int(record.get("unnamed_items") or 0)
@@ -401,6 +421,20 @@ def _human_text(label: object, votes: object) -> str:
     return text if ones + zeros <= 1 else f"{text} ({zeros} × 0, {ones} × 1)"
 
 
+def disagreement_detail(view: EvaluationView, column: str | None, kind: str | None, position: int) -> dict[str, str]:
+    """One disagreement of the browser (``position`` in its rows) in full: the paragraph and
+    the model's explanation uncut, the labels, the report, who labelled it and where."""
+    frame = filter_disagreements(view, column, kind)
+    row = frame.iloc[min(max(position, 0), len(frame) - 1)]
+    return {
+        "kind": KINDS.get(str(row["kind"]), str(row["kind"])), "answer": answer_label(str(row["column"])),
+        "human": _human_text(row["human_label"], row["human_votes"]), "model": _label_text(row["model_label"]),
+        "paragraph": str(row["paragraph_text"]), "explanation": str(row["explanation"] or ""),
+        "report": str(row["pdf_file_name"] or ""), "annotators": str(row["annotators"] or ""),
+        "human_rows": str(row["human_rows"] or ""), "custom_ids": str(row["custom_ids"] or ""),
+    }
+
+
 def disagreements_csv(view: EvaluationView, column: str | None = None, kind: str | None = None) -> bytes:
     """The disagreements download: every column, the rows the browser shows."""
     return csv_bytes(filter_disagreements(view, column, kind), excel_bom=True)
@@ -431,17 +465,20 @@ def job_option_label(job: Job) -> str:
     """A job as the pickers list it."""
     task = TASKS.get(job.task)
     title = task.title if task else job.task
-    return f"{job.id} · {title} · {job.model} · {job.n_rows:,} rows"
+    return f"{job.id} · {title} · {excerpt(job.model, 32)} · {job.n_rows:,} rows"  # some model names are long
 
 
 def compare_defaults(jobs: Sequence[Job], job_id: str | None) -> list[str]:
-    """Jobs to offer for comparing at first: ``job_id`` and the newest other collected job of
-    its task, when there is one."""
-    chosen = next((j for j in jobs if j.id == job_id), jobs[0] if jobs else None)
-    if chosen is None:
-        return []
-    other = next((j for j in jobs if j.task == chosen.task and j.id != chosen.id), None)
-    return [chosen.id, other.id] if other else []
+    """Jobs to offer for comparing at first (``jobs`` newest first): ``job_id`` and the newest
+    other job of its task; else the two newest jobs of a task that has two; else none."""
+    chosen = next((j for j in jobs if j.id == job_id), None)
+    candidates = [chosen] if chosen else []
+    candidates += [j for j in jobs if j is not chosen]
+    for first in candidates:
+        other = next((j for j in jobs if j.task == first.task and j.id != first.id), None)
+        if other:
+            return [first.id, other.id]
+    return []
 
 
 def label_files(data_dir: Path) -> list[Path]:
@@ -538,7 +575,7 @@ def note_from_record(record: Mapping[str, Any]) -> str | None:
     n = max(int(m.get("n") or 0) for m in metrics.values())
     labels = (record.get("labels") or {}).get("file_name") or "a labels file"
     return (f"Agreement with human labels: Cohen's kappa {', '.join(parts)}, n = {n:,} paragraphs "
-            f"(evaluated {fmt_date(record.get('evaluated_at'))} against {excerpt(labels, 60)}).")
+            f"(evaluated {fmt_date(record.get('evaluated_at'))} against {md_text(labels, 60)}).")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -551,7 +588,7 @@ def comparison_jobs(comparison: Comparison) -> pd.DataFrame:
     rows = []
     for side in comparison.jobs:
         failed = ", ".join(f"{n:,} {s}" for s, n in side.not_succeeded.items())
-        rows.append({"job": side.job_id, "model": side.model or MISSING, "paragraphs": f"{side.paragraphs:,}",
+        rows.append({"job": side.job_id, "model": excerpt(side.model, 40) if side.model else MISSING, "paragraphs": f"{side.paragraphs:,}",
                      "answered": f"{side.answered:,}", "conflicting": f"{side.conflicts:,}",
                      "without an answer": failed or "0"})
     return pd.DataFrame(rows, columns=["job", "model", "paragraphs", "answered", "conflicting", "without an answer"])
@@ -629,9 +666,9 @@ def manifest_json_bytes(service: JobService, job_id: str) -> bytes:
 __all__ = [
     "EvaluationView", "agreement_note", "compare_defaults", "comparison_csv", "comparison_disagreement_rows",
     "comparison_jobs", "comparison_overall", "comparison_pairs", "confusion_caption", "confusion_table",
-    "count", "counts_line", "detected_label_columns", "disagreement_counts", "disagreement_line", "disagreement_rows", "disagreements_csv",
+    "count", "counts_line", "detected_label_columns", "disagreement_counts", "disagreement_detail", "disagreement_line", "disagreement_rows", "disagreements_csv",
     "evaluable_jobs", "evaluated_line", "figures_csv", "figures_frame", "figures_table", "filter_disagreements",
     "group_note", "group_table", "headline", "job_option_label", "label_column_specs", "label_file_columns",
-    "label_files", "left_out", "list_csv", "manifest_json_bytes", "manifest_markdown_bytes", "note_from_record",
+    "label_files", "left_out", "list_csv", "manifest_json_bytes", "md_text", "manifest_markdown_bytes", "note_from_record",
     "saved_key", "saved_view", "source_tag",
 ]
