@@ -380,6 +380,12 @@ def test_evaluate_upload_figures_disagreements_saved_and_explore_note() -> None:
     assert at.selectbox(key="evaluate_col_score").value == "(not evaluated)"
     assert any("at least one answer" in w for w in texts(at.warning)) and at.button(key="evaluate_run").disabled
 
+    # labels for paragraphs the job does not have: a message saying why nothing can be compared
+    at.file_uploader(key="evaluate_upload").set_value(("other.csv", b"paragraph_text,Score\nNot sent.,1\n", "text/csv"))
+    at.run()
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception and any("can be compared" in e and "not in the job" in e for e in texts(at.error))
+
     at.file_uploader(key="evaluate_upload").set_value(("labels.csv", LABELS.read_bytes(), "text/csv")).run()
     assert at.selectbox(key="evaluate_col_score").value == "score"  # found by name
     at.number_input(key="evaluate_min_group").set_value(5)
