@@ -432,16 +432,24 @@ class Cli:
         collected: list[dict[str, Any]] = []
         problems: list[str] = []
         self.service.refresh(args.ids)
-        for job_id in dict.fromkeys(args.ids):
+        wanted = list(dict.fromkeys(args.ids))
+        live = _LiveLine(self.out) if self.live else None
+        for number_, job_id in enumerate(wanted, start=1):
+            if live:  # collecting a large job takes seconds: say which one is under way
+                live.show(f"Collecting {job_id} ({number_} of {count(len(wanted), 'job')})…")
             try:
                 outcome = self.service.collect(job_id, output_dir=args.output_dir, column_names=args.column_names)
             except CoreError as exc:
                 problems.append(str(exc))
-                self.say(f"{job_id}: {exc}")
+                outcome = None
+            finally:
+                if live:
+                    live.clear()
+            if outcome is None:
+                self.say(f"{job_id}: {problems[-1]}")
                 continue
             job = outcome.job
-            counts = ", ".join(f"{n} {s}" for s, n in outcome.counts.items() if n)
-            self.say(f"{job.id}: {len(outcome.frame):,} rows ({counts})")
+            self.say(f"{job.id}: {count(len(outcome.frame), 'row')} ({_counts_text(outcome.counts)})")
             for path in outcome.output_files:
                 self.say(f"  {path}")
             collected.append({**job_summary(job), "raw_files": [str(p) for p in outcome.raw_files]})
@@ -640,7 +648,7 @@ class Cli:
 
 
 def _counts_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no rows"
+    return ", ".join(f"{number(n)} {s}" for s, n in counts.items() if n) or "no rows"
 
 
 def progress_line(job: Job, *, with_time: bool = False) -> str:

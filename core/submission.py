@@ -186,10 +186,13 @@ class ParentChoice:
 
     @property
     def label(self) -> str:
-        """The picker's label: only what never changes for a job. A select box keeps showing
-        the old label of its selected option when that label changes (the counts appear or
-        change when the job is collected again), so the counts are in :attr:`summary`."""
-        return f"{self.job.id} · {self.job.created_at[:16].replace('T', ' ')}"
+        """The picker's label, as every job picker shows a job (:func:`core.monitoring.job_label`:
+        name, id, task, input files, rows): only what collecting never changes. A select box
+        keeps showing the old label of its selected option when that label changes (the counts
+        appear or change when the job is collected again), so the counts are in :attr:`summary`."""
+        from core.monitoring import job_label
+
+        return job_label(self.job)
 
     @property
     def summary(self) -> str:

@@ -81,6 +81,8 @@ def test_waiting_shows_the_time_left_and_a_live_line_only_on_a_terminal(tmp_path
         assert code == 0 and "\r" not in out and json.loads(out)["jobs"][0]["status"] == "completed"
         code, out, _ = run(service, "status", "--batch-id", job.id, "--wait", "--poll-interval", "0.2")
         assert "\r" not in out and "elapsed" in out  # not a terminal: plain lines
+        code, out, _ = run(service, "download", "--batch-id", job.id, out=Terminal())
+        assert code == 0 and f"\r\x1b[KCollecting {job.id} (1 of 1 job)" in out and "48 rows (48 succeeded)" in out
 
 
 def _imported_by(argv: list[str], data_dir: Path) -> list[str]:

@@ -15,7 +15,7 @@ from conftest import SAMPLES, finish, make_backend, service_for
 from core.cli import Cli, build_parser, main
 from core.errors import CoreError
 from core.jobs import JobService
-from core.monitoring import job_label, refresh_cycle
+from core.monitoring import job_label, job_table, refresh_cycle
 
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
@@ -47,6 +47,7 @@ def test_a_named_job_shows_its_name_files_and_rows_everywhere(service: JobServic
     label = job_label(job)
     assert label.startswith("Spring reports[31m run · " + job_id) and "investor_reports_2024_part1.csv" in label
     assert "48 rows" in label
+    assert job_table([job]).loc[0, "job"] == f"Spring reports[31m run · {job_id}"  # the Monitor table
     finish(service, job_id)
 
     code, out, _ = run(service, "status", "--list-jobs")

@@ -90,7 +90,8 @@ def test_parent_choices_show_share(service: JobService) -> None:
     # The picker keeps the label it first drew for a selected option, so the label must not
     # change when the counts do: the counts live in the summary beside it.
     assert choice.label == uncollected.label and job.id in choice.label
-    assert "scored" not in choice.label and "rows" not in choice.label
+    assert "scored" not in choice.label and f"{job.n_rows} rows" in choice.label  # the job's rows, fixed
+    assert "investor_reports_2024_part1.csv" in choice.label  # as every job picker shows it (job_label)
 
 
 def test_waiting_message_says_why_nothing_is_estimated() -> None:
