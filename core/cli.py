@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="send repeated paragraphs once each instead of once in all")
     submit.add_argument("--enqueued-token-limit", type=int, metavar="N",
                         help="the model's batch queue limit; larger jobs are sent as batches in turn")
+    submit.add_argument("--examples", type=Path, metavar="FILE",
+                        help="local embedding labeler: learn from this human labels file (the format evaluate reads); "
+                             "prints its cross-validated agreement before submitting")
     submit.add_argument("--dry-run", action="store_true", help="validate and estimate only; submit nothing")
     submit.add_argument("--resume", metavar="JOB", help="send the batches of JOB that were not submitted")
     submit.add_argument("--name", help="a name for the job, shown in every job list (change it later with: job --name)")
@@ -235,6 +238,7 @@ class Cli:
             dedupe=args.dedupe,
             enqueued_token_limit=args.enqueued_token_limit,
             max_requests_per_file=args.max_requests_per_file,
+            examples=args.examples,
             parent_results=args.from_results,
         )
         prep.name, prep.note = name, note
@@ -250,6 +254,7 @@ class Cli:
         for warning in prep.warnings:
             self.say(warning)
         self.say(f"Provider {prep.provider}, model {prep.model}. {prep.summary()}")
+        labeler = self._labeler_lines(prep)
         result: dict[str, Any] = {
             "task": task.name,
             "provider": prep.provider,
@@ -260,6 +265,7 @@ class Cli:
             "n_batches": len(prep.chunks),
             "estimate": prep.estimate.to_record(),
             "inputs": [s.model_dump() for s in prep.sources],
+            **labeler,
         }
         if args.dry_run:
             self.say("Dry run: nothing was submitted.")
@@ -276,6 +282,28 @@ class Cli:
             self.say(f"  {batch.key}  {batch.batch_id}  {status_text(batch.status)}  {count(batch.n_requests, 'request')}")
         self.say(f"Check it with: python -m core status --batch-id {job.id} --wait")
         return {**result, "job": job_summary(job)}
+
+    def _labeler_lines(self, prep: Any) -> dict[str, Any]:
+        """Say when the rules baseline stands in for the embedding labeler, and, for examples
+        from a labels file, their cross-validated agreement (before anything is sent)."""
+        from core.local.labeler import BASELINE_MODEL, expected_agreement, fallback_notice, labeler_cache_dir
+
+        out: dict[str, Any] = {}
+        notice = fallback_notice() if prep.provider == "local" and prep.model == BASELINE_MODEL else None
+        if notice and self.service.settings.local_labeler != "rules" and not self.service.settings.local_chat_url:
+            self.say(f"notice: {notice}")
+            out["notice"] = notice
+        examples = prep.examples
+        if examples is not None and examples.source != "built-in":
+            n = len(examples.texts(prep.task.name))
+            self.say(f"Cross-validating the labeler on the {n:,} labelled paragraphs (each is embedded once and "
+                     "cached for the job)...")
+            agreement = expected_agreement(examples, prep.task.name,
+                                           cache_dir=labeler_cache_dir(self.service.settings.local_state_dir))
+            for line in agreement.summary_lines():
+                self.say(line)
+            out["expected_agreement"] = agreement.to_record()
+        return out
 
     # ----- status --------------------------------------------------------------------------
     def status(self, args: argparse.Namespace) -> dict[str, Any]:

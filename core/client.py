@@ -162,10 +162,11 @@ class BatchClient:
         except openai.OpenAIError as exc:
             raise ProviderError(f"{action}: {exc}") from None
 
-    def upload(self, path: Path, *, name: str | None = None) -> str:
-        """Upload a JSONL request file (under ``name`` at the provider); return its file id."""
+    def upload(self, path: Path, *, name: str | None = None, purpose: str = "batch") -> str:
+        """Upload a JSONL request file (under ``name`` at the provider); return its file id.
+        ``purpose="user_data"`` uploads other files a batch needs (the labeler's examples)."""
         with self._translate(f"Uploading {path.name}"), path.open("rb") as handle:
-            return _checked_id(self._sdk.files.create(file=(name or path.name, handle), purpose="batch").id, "file")
+            return _checked_id(self._sdk.files.create(file=(name or path.name, handle), purpose=purpose).id, "file")
 
     def iter_files(self, *, purpose: str = "batch") -> Iterator[UploadedFile]:
         """Files stored at the provider for this purpose (the SDK follows the cursor)."""

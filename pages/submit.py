@@ -12,6 +12,8 @@ from core.submission import (
     check_inputs,
     default_input_files,
     fingerprint,
+    labeler_agreement,
+    labeler_notice,
     load_prompt_choice,
     parent_choices,
     preview,
@@ -156,6 +158,18 @@ max_tokens = col3.number_input("Max tokens per answer", min_value=16, max_value=
                                value=DEFAULT_MAX_TOKENS, step=100, key="submit_max_tokens")
 dedupe = st.toggle("Send repeated paragraphs once (their answer is copied to every copy)", value=True,
                    key="submit_dedupe")
+examples_file = None  # the embedding labeler's examples: the researcher's labelled paragraphs
+if notice := labeler_notice(cfg, provider):
+    st.warning(notice)
+elif provider == "local" and not cfg.local_chat_url:
+    examples_upload = st.file_uploader(
+        "Examples for the embedding labeler (optional): your labelled paragraphs in the human-labels format "
+        "(`paragraph_text` and a label column per answer, e.g. `score`)", type=["csv", "xlsx", "tsv", "txt"],
+        key=f"submit_examples_{task_name}",
+        help="The labeler learns from them instead of the built-in examples. Their cross-validated agreement is "
+             "shown before you submit, and Evaluate leaves these paragraphs out.")
+    if examples_upload is not None:
+        examples_file = (examples_upload.name, examples_upload.getvalue())
 
 # ----- estimate and submit ---------------------------------------------------------------------
 st.subheader("Estimate and submit")
@@ -165,7 +179,8 @@ fp = None
 if ready:
     with guard():
         fp = fingerprint(task=task_name, sources=sources, parent=parent_id, model=model.strip(),
-                         max_tokens=int(max_tokens), provider=provider, prompts=prompts, dedupe=dedupe)
+                         max_tokens=int(max_tokens), provider=provider, prompts=prompts, dedupe=dedupe,
+                         examples=examples_file)
         cached = st.session_state.get(PREP)
         if cached and cached[0] == fp:
             prep = cached[1]
@@ -173,7 +188,7 @@ if ready:
             with st.spinner("Checking inputs and counting tokens…"):
                 prep = svc.prepare(task_name, inputs=sources, parent=parent_id, model=model.strip() or None,
                                    max_tokens=int(max_tokens), prompts=prompts, provider=provider,
-                                   dedupe=dedupe)
+                                   dedupe=dedupe, examples=examples_file)
             st.session_state[PREP] = (fp, prep)
 else:
     kind, text = waiting_message(checks, prompts_ok=prompts is not None)
@@ -189,6 +204,15 @@ if prep is not None:
     st.caption(prep.summary())
     for warning in prep.warnings:
         st.info(warning)
+    if prep.examples is not None and prep.examples.source != "built-in":
+        with guard():
+            agreement_key = f"submit_agreement_{fp}"
+            if agreement_key not in st.session_state:
+                with st.spinner("Cross-validating the labeler on your labelled paragraphs (each is embedded once)…"):
+                    st.session_state[agreement_key] = labeler_agreement(cfg, prep)
+            st.markdown("**Expected agreement** with your labels (k-fold cross-validation: each paragraph is "
+                        "labelled by a model that did not learn from it)")
+            st.dataframe(st.session_state[agreement_key].figures(), hide_index=True, key="submit_agreement")
 
 submitted = st.session_state.setdefault(SUBMITTED, {})
 

@@ -33,6 +33,10 @@ def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BDASSET_DATA_DIR", str(data_dir))
+    # New local jobs default to the embedding labeler (seconds per paragraph on this machine's
+    # two cores); tests that do not choose a model get the instant rules baseline. The labeler's
+    # own tests (tests/test_labeler*.py) remove this.
+    monkeypatch.setenv("BDASSET_LOCAL_LABELER", "rules")
     return data_dir
 
 

@@ -28,7 +28,9 @@ def project(tmp_path: Path, *, env_file: str = "", secrets: str = "") -> Path:
 def test_default_is_local_without_a_key(tmp_path: Path) -> None:
     settings = load_settings(root=project(tmp_path), environ={})
     assert settings.provider == "local" and not settings.has_openai_key
-    assert settings.model_for("local") == BASELINE_MODEL
+    assert settings.model_for("local").startswith("local-e5-small+examples-")  # the embedding labeler
+    pinned = load_settings(root=project(tmp_path), environ={"BDASSET_LOCAL_LABELER": "rules"})
+    assert pinned.model_for("local") == BASELINE_MODEL
 
 
 @pytest.mark.parametrize(

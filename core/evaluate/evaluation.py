@@ -7,7 +7,7 @@ same on frames already in memory (no service, no files), which is what the tests
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
@@ -28,6 +28,7 @@ from core.evaluate.matching import (
     human_units,
     job_units,
     match,
+    normalise_text,
 )
 from core.evaluate.metrics import (
     CONFIDENCE_LEVEL,
@@ -101,6 +102,10 @@ class Evaluation:
     columns: dict[str, ColumnEvaluation]
     conflict_rows: pd.DataFrame  # the succeeded rows behind each conflict, with their answers
     saved_to: Path | None = None
+    # labelled paragraphs left out because the job's embedding labeler learned from them: a
+    # training example is never evidence (paragraph_text, pdf_file_name, rows)
+    examples_excluded: pd.DataFrame = field(default_factory=lambda: _examples_frame([], [], []))
+    examples_sha256: str | None = None
 
     # ----- counts (distinct normalised paragraphs) ---------------------------------------------
     @property
@@ -202,6 +207,7 @@ class Evaluation:
             "unmatched_labels": self.match.unmatched_labels.drop(columns=[KEY]),
             "unmatched_rows": self.match.unmatched_rows.drop(columns=[KEY]),
             "label_problems": problems,
+            "examples_excluded": self.examples_excluded,
             "disagreements": self.disagreements(),
         }
 
@@ -219,6 +225,9 @@ class Evaluation:
             f"{self.unmatched_labels:,} labelled paragraphs not in the job; {self.unmatched_rows:,} job paragraphs "
             "not labelled"
         )
+        if len(self.examples_excluded):
+            lines.append(f"  {len(self.examples_excluded):,} labelled paragraphs left out: the job's embedding labeler "
+                         f"learned from them (example set {str(self.examples_sha256)[:12]}), so they are no evidence")
         if labels.problem_count:
             lines.append(f"  {labels.problem_count:,} label problem(s), first: {labels.problems[0]}")
         for column, result in self.columns.items():
@@ -283,6 +292,8 @@ class Evaluation:
             "conflicts_excluded": self.conflicts_excluded,
             "unmatched_labels": self.unmatched_labels,
             "unmatched_rows": self.unmatched_rows,
+            "examples_excluded": len(self.examples_excluded),
+            "examples_sha256": self.examples_sha256,
             "not_succeeded": self.match.not_succeeded_by_status,
             "labelled_paragraphs": self.match.labelled_units,
             "job_paragraphs": self.match.job_units,
@@ -329,8 +340,12 @@ def check_resamples(n_resamples: int) -> None:
 def evaluate(results: pd.DataFrame, labels: HumanLabels, *, job_id: str, task: TaskSpec,
              match_on: MatchOn = "text", min_group: int = DEFAULT_MIN_GROUP, seed: int = DEFAULT_SEED,
              n_resamples: int = DEFAULT_RESAMPLES, confidence_level: float = CONFIDENCE_LEVEL,
-             now: datetime | None = None) -> Evaluation:
+             now: datetime | None = None, examples: Sequence[str] | None = None,
+             examples_sha256: str | None = None) -> Evaluation:
     """Evaluate a job's result rows (``JobService.collect(job).frame``) against human labels.
+
+    ``examples`` are the paragraphs the job's embedding labeler learned from (its example set,
+    ``examples_sha256``): their labels are left out and listed, never counted as evidence.
 
     Raises :class:`NothingToCompare` when no labelled paragraph can be compared."""
     if match_on not in MATCH_ON:
@@ -338,10 +353,16 @@ def evaluate(results: pd.DataFrame, labels: HumanLabels, *, job_id: str, task: T
     if min_group < 1:
         raise EvaluationError(f"The smallest group size must be at least 1 (got {min_group}).")
     check_resamples(n_resamples)
+    labels, left_out = _without_examples(labels, examples, job_id=job_id)
     columns = [c for c in labels.columns if c in task.score_columns]
     jobs = job_units(results, columns=columns, match_on=match_on)
     people = human_units(labels, match_on=match_on)
     joined = match(jobs, people, match_on=match_on)
+    if len(left_out):  # the examples' own job rows were left out above, not "not labelled"
+        learned = set(left_out["paragraph_text"].map(normalise_text))
+        unlabelled = joined.unmatched_rows
+        joined = replace(joined, unmatched_rows=unlabelled[~unlabelled["paragraph_text"].map(normalise_text)
+                                                            .isin(learned)].reset_index(drop=True))
     if joined.matched == 0:
         raise NothingToCompare(_nothing_message(job_id, labels, joined))
 
@@ -369,7 +390,36 @@ def evaluate(results: pd.DataFrame, labels: HumanLabels, *, job_id: str, task: T
         n_resamples=n_resamples, confidence_level=confidence_level, labels=labels, match=joined,
         columns=per_column,
         conflict_rows=conflict_answers(results, joined.conflicts, columns=columns, match_on=match_on),
+        examples_excluded=left_out, examples_sha256=examples_sha256 if len(left_out) else None,
     )
+
+
+def _examples_frame(texts: Sequence[str], reports: Sequence[str], rows: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({"paragraph_text": pd.Series(list(texts), dtype="object"),
+                         "pdf_file_name": pd.Series(list(reports), dtype="object"),
+                         "rows": pd.Series(list(rows), dtype="object")})
+
+
+def _without_examples(labels: HumanLabels, examples: Sequence[str] | None, *,
+                      job_id: str) -> tuple[HumanLabels, pd.DataFrame]:
+    """The labels without the paragraphs a job's labeler learned from (matched on normalised
+    text, whatever the matching), and those paragraphs with their file rows."""
+    if not examples:
+        return labels, _examples_frame([], [], [])
+    frame = labels.frame
+    keys = frame["paragraph_text"].map(normalise_text)
+    hit = keys.isin({normalise_text(t) for t in examples})
+    if not hit.any():
+        return labels, _examples_frame([], [], [])
+    taken = frame[hit].assign(_key=keys[hit])
+    grouped = taken.groupby("_key", sort=False)
+    left_out = _examples_frame(grouped["paragraph_text"].first().tolist(), grouped["pdf_file_name"].first().tolist(),
+                               grouped["row"].agg(lambda r: ", ".join(str(x) for x in r)).tolist())
+    if hit.all():
+        raise NothingToCompare(f"every labelled paragraph in {labels.file_name} ({len(left_out):,}) is one the "
+                               f"embedding labeler of job {job_id} learned from, so none is evidence of its "
+                               "agreement: evaluate it with labels of other paragraphs.")
+    return replace(labels, frame=frame[~hit].reset_index(drop=True)), left_out
 
 
 def _annotator_agreement(joined: Match, column: str, *, seed: int, n_resamples: int,
@@ -430,8 +480,12 @@ def run_evaluation(service: JobService, job_id: str, labels_source: Source, *,
     labels = read_labels(labels_source, task=task, label_columns=label_columns,
                          need_report=match_on == "text+report")
     results = service.collect(job.id).frame
+    from core.local.labeler.examples import evaluation_examples  # the labeler's training paragraphs
+
+    learned = evaluation_examples(job.model, job.job_dir, job.task)
     evaluation = evaluate(results, labels, job_id=job.id, task=task, match_on=match_on, min_group=min_group,
-                          seed=seed, n_resamples=n_resamples)
+                          seed=seed, n_resamples=n_resamples, examples=learned[0] if learned else None,
+                          examples_sha256=learned[1] if learned else None)
     if save:
         evaluation = replace(evaluation, saved_to=save_evaluation(evaluation, job_dir=Path(job.job_dir)))
     return evaluation

