@@ -18,21 +18,20 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TextIO
 
 import orjson
 
 from core.errors import CoreError
 from core.evaluate import DEFAULT_MIN_GROUP, DEFAULT_RESAMPLES, DEFAULT_SEED, MATCH_ON
-from core.models import Job
 from core.monitoring import Progress, cost_line, input_files, job_progress, timing
 from core.prompts import load_prompts
 from core.settings import COLUMN_NAMES, DEFAULT_MAX_TOKENS, PROVIDERS, load_settings
-from core.tasks import TASKS, get_task
 from core.vocabulary import PART_WORDS, count, format_duration, format_time, number, status_text, task_short
 
 if TYPE_CHECKING:
     from core.jobs import JobService
+    from core.models import Job
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = ("exit codes: 0 done; 1 error (one line on stderr starting with 'error:'; with --json also "
@@ -42,6 +41,22 @@ LISTED_IN_JSON = 50  # paragraphs per list in evaluate/compare --json; the saved
 
 class CommandFailed(CoreError):
     """Some of several ids failed; the others were handled."""
+
+
+class _TaskNames:
+    """The task names as argparse ``choices``, read from core.tasks only when ``--task`` is
+    checked or a command's own help lists them: core.tasks brings pydantic, which ``--help``
+    and usage errors do without."""
+
+    def __contains__(self, name: object) -> bool:
+        from core.tasks import TASKS
+
+        return name in TASKS
+
+    def __iter__(self) -> Iterator[str]:
+        from core.tasks import TASKS
+
+        return iter(TASKS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="validate inputs, estimate cost, submit a job")
     common(submit)
-    submit.add_argument("--task", choices=list(TASKS), help="which labelling task")
+    submit.add_argument("--task", choices=_TaskNames(), metavar="TASK", help="which labelling task: %(choices)s")
     source = submit.add_mutually_exclusive_group()
     source.add_argument("--input-dir", type=Path, help="folder of CSV/XLSX files (task 1; default: the task's input folder)")
     source.add_argument("--input-file", type=Path, action="append", help="an input file; repeat for several")
@@ -214,6 +229,7 @@ class Cli:
             raise CoreError("submit needs --task (or --resume JOB).")
         from core.inputs import excerpt, find_input_files
         from core.jobs.manage import clean_name, clean_note
+        from core.tasks import get_task
 
         name, note = clean_name(args.name), clean_note(args.note)  # a bad name fails before any work
         task = get_task(args.task)
@@ -651,6 +667,7 @@ class Cli:
     # ----- demo ------------------------------------------------------------------------------
     def demo(self, args: argparse.Namespace) -> dict[str, Any]:
         from core.inputs import find_input_files
+        from core.tasks import TASKS
 
         settings = self.service.settings
         task1 = TASKS["investment_activity_classification"]

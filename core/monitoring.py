@@ -2,7 +2,8 @@
 rows, job labels, elapsed time and time left, and errors in plain words. Pure functions over
 ``Job`` records; words and numbers come from :mod:`core.vocabulary`.
 
-pandas is imported only by the two table functions: the command line lists jobs without it."""
+pandas is imported only by the two table functions, and the job records' module (pydantic)
+only for type checking: the command line starts without either."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from core.models import BatchRecord, Job
 from core.pricing import format_cost
 from core.vocabulary import (
     PART_WORDS,
@@ -31,6 +31,8 @@ from core.vocabulary import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from core.models import BatchRecord, Job
 
 __all__ = [  # status_text, format_time and format_duration live in core.vocabulary; kept here for the pages
     "Cycle", "DEFAULT_REFRESH_SECONDS", "JOB_TABLE_COLUMNS", "Progress", "Timing", "active_jobs", "batch_fraction",

@@ -4,15 +4,14 @@ numbers, plurals, percentages, times and durations.
 Every word or number a person reads about a job goes through here, so the Monitor page and
 ``python -m core`` say the same thing at the same moment ("running", never "in_progress" on
 one side and "validating" on the other; "34%" on both). Kept light on purpose (no pandas, no
-SDK): the command line imports it at start.
+SDK, no pydantic: the task titles are read from core.tasks when first asked for), so the
+command line imports it at start.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-
-from core.tasks import TASKS
 
 # ----- statuses ---------------------------------------------------------------------------------
 
@@ -109,17 +108,18 @@ def percent(part: int | float, total: int | float) -> str:
 
 # ----- tasks --------------------------------------------------------------------------------------
 
-_TASK_SHORT = {name: f"task {number_}" for number_, name in enumerate(TASKS, start=1)}
-
-
 def task_title(name: str) -> str:
     """``Investment activity (task 1)``; an unknown name as it is."""
+    from core.tasks import TASKS
+
     return TASKS[name].title if name in TASKS else name
 
 
 def task_short(name: str, *, retry: bool = False) -> str:
     """``task 1``, or ``task 1 re-run`` for a job re-running another's gaps."""
-    short = _TASK_SHORT.get(name, name)
+    from core.tasks import TASKS
+
+    short = next((f"task {n}" for n, known in enumerate(TASKS, start=1) if known == name), name)
     return f"{short} re-run" if retry else short
 
 

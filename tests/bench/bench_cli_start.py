@@ -49,7 +49,9 @@ def make_registry(data_dir: Path, n: int) -> str:
         jobs.append(Job(
             id=job_id, task="investment_activity_classification", provider="local", model="local-baseline-rules-v1",
             max_tokens=1000, created_at=f"2026-12-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
-            name=f"Run {i}" if i % 2 else None, job_dir=str(data_dir / "jobs" / job_id),
+            job_dir=str(data_dir / "jobs" / job_id),
+            # half of them named (older checkouts, measured for comparison, have no names)
+            **({"name": f"Run {i}" if i % 2 else None} if "name" in Job.model_fields else {}),
             output_dir=str(data_dir / "processed" / job_id), n_rows=20_000, n_requests=20_000,
             sources=[SourceRecord(index=0, name=f"reports_{i}.csv", rows_read=20_000, rows_kept=20_000)],
             prompts={}, estimate={"input_tokens": 9_000_000}, batches=batches,
