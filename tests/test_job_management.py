@@ -172,3 +172,19 @@ def test_delete_refuses_a_parent_of_task2_jobs_until_they_are_deleted(service: J
     run_json(service, "delete", "--job", child, "--yes")
     run_json(service, "delete", "--job", parent, "--yes")
     assert service.list_jobs(archived=None) == []
+
+
+def test_a_job_waiting_in_our_own_queue_is_not_archived(service: JobService) -> None:
+    """A queued batch is sent by a later refresh: archived, the job would run out of sight."""
+    from core.errors import NotReady
+    from core.models import BatchRecord, Job
+
+    job = Job(id="job_20261201_000000_abcd", task=TASK1, provider="local", model="m", max_tokens=10,
+              created_at="2026-12-01T00:00:00+00:00", job_dir="/nonexistent/j", output_dir="/nonexistent/o",
+              n_rows=5, n_requests=5, sources=[], prompts={}, estimate={},
+              batches=[BatchRecord(key="b000", request_file="f", n_requests=5, first_custom_id="a",
+                                   last_custom_id="b", status="queued")])
+    service._save(job)
+    with pytest.raises(NotReady, match="still running"):
+        service.archive(job.id)
+    assert service.get(job.id).archived_at is None

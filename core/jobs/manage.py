@@ -84,7 +84,8 @@ def edit(service: JobService, job_or_batch_id: str, *, name: str | None = None, 
 def archive(service: JobService, job_or_batch_id: str) -> list[Job]:
     """Hide a job and its re-runs from every job list. Refused while the provider works on it."""
     family = _family(service, service.get(job_or_batch_id))
-    running = [j.id for j in family if _at_work(j)]
+    # queued batches count too: a refresh would send them, and the job would run out of sight
+    running = [j.id for j in family if j.is_active]
     if running:
         raise NotReady(f"Job {running[0]} is still running; wait for it or cancel it "
                        f"(python -m core status --batch-id {running[0]} --cancel) before archiving.")
@@ -107,11 +108,8 @@ def unarchive(service: JobService, job_or_batch_id: str) -> list[Job]:
 
 
 def _family(service: JobService, job: Job) -> list[Job]:
-    """The original job first, then its re-runs (they are shown and hidden with it)."""
-    original = service.get(job.retry_of) if job.retry_of else job
-    if job.retry_of:  # archiving one re-run alone hides only that one
-        return [job]
-    return [original, *service.retries_of(original)]
+    """An original job and its re-runs (shown and hidden with it); a re-run alone is itself."""
+    return [job] if job.retry_of else [job, *service.retries_of(job)]
 
 
 def _at_work(job: Job) -> bool:
