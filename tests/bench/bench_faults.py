@@ -47,9 +47,10 @@ test (kills, restarts, resumes) do not depend on which labeler answers.
    generated paragraphs, sent as batches of ``--cli-per-file`` requests) runs in a subprocess
    with a fresh data folder per run and is killed at a random moment between 0 and its normal
    duration (measured once first, with a calibration run that also shows when each step of the
-   submission reaches the disk). Most of a submit is start-up, reading and token counting,
-   which write nothing, so every second run draws its moment from just before the first write
-   (the job folder) to the end instead of from 0. Recovery as a user would do it:
+   submission reaches the disk; the durations of later runs that end before their kill update
+   that estimate, since other work on the machine changes it). Most of a submit is start-up,
+   reading and token counting, which write nothing, so every second run waits for the job
+   folder to appear and draws its moment from 0.3 s before that to the end of a normal submit. Recovery as a user would do it:
    ``status --list-jobs``, ``submit --resume JOB`` for a job with unsent batches, ``status
    --reconcile``, ``status --wait`` for unfinished jobs, ``download``. Checks: every recorded
    job ends with all rows succeeded; without a recorded job nothing was sent (the backend's
@@ -80,6 +81,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -398,7 +400,7 @@ def scenario_registry(out: Outcome, tmp: Path, kills: int, max_delay: float, spa
             else:
                 subprocess.run(child_cmd + ["--transactions", "10"], cwd=ROOT, timeout=120)
             timings.append(time.monotonic() - t0)
-        max_delay = max(sorted(timings)[1], 0.3)
+        max_delay = min(max(sorted(timings)[1], 0.3), 1.0)
     calibration_acks = len(_read_acks(acks))
     say(f"  registry of {BASE_JOBS:,} jobs, {path.stat().st_size / 1e6:.1f} MB; {kills} kills, "
         f"random delay 0-{max_delay:.2f} s (a writer's start and ~10 transactions), children by {spawn}")
@@ -803,7 +805,10 @@ def scenario_cli(out: Outcome, tmp: Path, kills: int, rows: int, per_file: int, 
     duration = time.monotonic() - t0
     phases["exit"] = duration
     timeline = ", ".join(f"{name} {at:.1f} s" for name, at in phases.items())
-    first_write = phases.get("job folder", 0.0)
+    # the moments to kill at: durations of undisturbed submits seen so far (their median), and
+    # how long a submit runs after creating its job folder
+    durations = [duration]
+    send_window = duration - phases.get("job folder", 0.0)
     _recover(cli)
     check = _verify_cli(cli, rows)
     finish(cli)
@@ -817,16 +822,27 @@ def scenario_cli(out: Outcome, tmp: Path, kills: int, rows: int, per_file: int, 
         cli = CliRun(folder / f"run_{run:02d}" / "data", labeler)
         state_dirs.append(cli.data_dir / "local_backend")
         t_run = time.monotonic()
-        # odd runs: anywhere in the submit's normal duration; even runs: from just before its
-        # first write on (most of a submit is start-up, reading and counting, which write nothing)
-        delay = rng.uniform(0.0 if run % 2 else max(0.0, first_write - 0.5), duration)
         proc = cli.start(*submit)
+        t_start = time.monotonic()
+        if run % 2:  # odd runs: anywhere in the submit's normal duration
+            target = t_start + rng.uniform(0.0, statistics.median(durations))
+        else:
+            # even runs: from just before its first write to its end. Most of a submit is
+            # start-up, reading and counting, which write nothing, and how long that takes varies
+            # with the machine's load: so wait for the job folder, then draw the moment
+            jobs_dir = cli.data_dir / "jobs"
+            while proc.poll() is None and time.monotonic() - t_start < 120 and not (
+                    jobs_dir.is_dir() and any(True for _ in os.scandir(jobs_dir))):
+                time.sleep(0.01)
+            target = time.monotonic() + rng.uniform(-0.3, send_window)
         try:
-            proc.wait(timeout=delay)
+            proc.wait(timeout=max(0.0, target - time.monotonic()))
             killed = False
+            durations.append(time.monotonic() - t_start)  # finished undisturbed: a duration seen
         except subprocess.TimeoutExpired:
             killed = kill9(proc.pid)
             proc.wait()
+        delay = time.monotonic() - t_start
         try:
             at_kill = list(cli.registry_jobs().values())
         except orjson.JSONDecodeError as exc:
@@ -856,7 +872,7 @@ def scenario_cli(out: Outcome, tmp: Path, kills: int, rows: int, per_file: int, 
         kind = ("finished before the kill" if not killed else
                 "nothing recorded" if not check["jobs"] else "job recorded")
         outcomes[kind] += 1
-        say(f"  run {run:>2}/{kills}: kill at {delay:.2f} s ({kind}: {sent_text}); recovery: "
+        say(f"  run {run:>2}/{kills}: {'kill' if killed else 'exit'} at {delay:.2f} s ({kind}: {sent_text}); recovery: "
             f"{', '.join(cli.commands)}; {check['jobs']} job(s), {check['batches']} "
             f"batches at the backend; lost {check['lost']}, duplicated {check['duplicated']}; half-written folders "
             f"{len(check['half_written'])}, temp files {check['temp_files']}, unused uploads {check['orphan_uploads']}"
@@ -928,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry-max-delay", type=float, default=0.0,
                         help="seconds; each registry writer is killed after a uniform random delay up to this "
                              "(default: the time a writer takes to start and do 10 transactions, measured "
-                             "first, at least 0.3 s)")
+                             "first, between 0.3 and 1 s)")
     parser.add_argument("--registry-spawn", choices=("fork", "exec"), default="fork" if hasattr(os, "fork") else "exec")
     parser.add_argument("--backend-rows", type=int, default=300)
     parser.add_argument("--baseline-delay", type=float, default=0.1, help="seconds per request in the local backend")
