@@ -380,6 +380,9 @@ def _link_backup(path: Path) -> bool:
             pass
         os.link(path, link_tmp)
         _retry_sharing(os.replace, link_tmp, bak)
+        # After a kill between linking and replacing, .bak already names this very file; a
+        # rename between two names of one file does nothing (POSIX), leaving .bak.tmp behind.
+        link_tmp.unlink(missing_ok=True)
         return True
     except OSError:
         return False

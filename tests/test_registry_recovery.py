@@ -392,3 +392,22 @@ def test_one_damaged_record_blocks_nothing_else(service: JobService, tmp_path: P
     assert healthy in out and f"warning: job {broken}: record damaged (n_requests:" in err
     code, out, err = run(service, "download", "--batch-id", healthy, "--output-dir", str(tmp_path / "out"))
     assert code == 0, err
+
+
+def test_a_backup_that_already_names_the_file_leaves_no_link_behind(tmp_path: Path) -> None:
+    """A kill between linking the backup and replacing the file leaves .bak naming the live
+    file; the next write must not leave its .bak.tmp link behind (a rename between two names
+    of one file does nothing)."""
+    from core.registry import Registry as _Registry
+
+    registry = _Registry(tmp_path / "registry.json")
+    for n in range(2):
+        with registry.transaction() as tx:
+            tx.put_job({"id": f"job_{n}", "batches": []})
+    bak = tmp_path / "registry.json.bak"
+    bak.unlink()
+    os.link(tmp_path / "registry.json", bak)  # as the kill left it
+    with registry.transaction() as tx:
+        tx.put_job({"id": "job_2", "batches": []})
+    assert not (tmp_path / "registry.json.bak.tmp").exists()
+    assert {j["id"] for j in registry.list_jobs()} == {"job_0", "job_1", "job_2"}
