@@ -125,7 +125,8 @@ def test_upload_submit_monitor_explore_download(browser, tmp_path: Path, shots: 
         page.goto(server.url)
         page.get_by_role("heading", name="Submit a labelling job").wait_for()
         sample = sorted(SAMPLES.glob("*.csv"))[0]
-        page.locator("input[type=file]").set_input_files(str(sample))
+        # by the widget's key: Submit also has an examples upload for the embedding labeler
+        page.locator(".st-key-submit_upload input[type=file]").set_input_files(str(sample))
         page.get_by_text("Validation report").wait_for()
         page.locator('[data-testid="stMetricValue"]').first.wait_for()
         submit = page.get_by_role("button", name="Submit job")
