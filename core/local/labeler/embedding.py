@@ -16,6 +16,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from concurrent.futures import Future
@@ -218,12 +219,16 @@ class BatchingEmbedder:
     for into one batch for the model, on one worker thread.
 
     A caller whose text is cached gets its vector at once; the others wait while the worker
-    takes everything queued (up to ``batch_size``), after ``linger`` seconds for callers that
-    arrive together, and embeds it in one call."""
+    takes everything queued (up to ``batch_size``) and embeds it in one call. Before it takes,
+    the worker waits while callers keep arriving (each within ``linger`` seconds of the last,
+    at most ``max_linger`` in all): the backend's request threads come back together when a
+    batch is answered, and a batch cut before they all arrive would halve every later batch
+    (measured: alternating batches of 15 and 17 with 32 requests in flight)."""
 
-    def __init__(self, embedder: Embedder, *, linger: float = 0.02) -> None:
+    def __init__(self, embedder: Embedder, *, linger: float = 0.02, max_linger: float = 0.25) -> None:
         self.embedder = embedder
         self._linger = linger
+        self._max_linger = max_linger
         self._queue: list[tuple[str, Future[np.ndarray]]] = []
         self._ready = threading.Condition()
         self._closed = False
@@ -253,8 +258,16 @@ class BatchingEmbedder:
                 if self._closed and not self._queue:
                     return
                 # let callers that were answered together come back with their next texts
-                self._ready.wait_for(lambda: len(self._queue) >= self.embedder.batch_size or self._closed,
-                                     timeout=self._linger)
+                deadline = time.monotonic() + self._max_linger
+                seen = len(self._queue)
+                while seen < self.embedder.batch_size and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._ready.wait(min(self._linger, remaining))
+                    if len(self._queue) == seen:  # quiet: nobody else is on the way
+                        break
+                    seen = len(self._queue)
                 work = self._queue[:self.embedder.batch_size]
                 del self._queue[:len(work)]
             try:
