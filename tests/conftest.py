@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -89,3 +91,19 @@ def finish(service: JobService, *job_ids: str, timeout: float = 90) -> None:
     """Poll until the jobs are finished; fail the test if they are not by the timeout."""
     jobs = service.wait(list(job_ids), poll_interval=0.05, timeout=timeout)
     assert all(j.is_finished for j in jobs), [j.status for j in jobs]
+
+
+def run_cli(service: JobService | None, *argv: str) -> tuple[int, str, str]:
+    """Run the command line in-process: (exit code, stdout, stderr)."""
+    from core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err, service=service)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_cli_json(service: JobService, *argv: str) -> dict:
+    """Run a command with --json; it must succeed. The parsed object."""
+    code, out, err = run_cli(service, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)

@@ -3,7 +3,6 @@ the embedded backend by itself, as a newcomer's shell would."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -12,26 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
-from core.cli import main
+from conftest import SAMPLES, run_cli as run, run_cli_json as run_json
 from core.jobs import JobService
 from core.local import stop_running
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
-
-
-def run(service: JobService | None, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, service=service)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(service: JobService, *argv: str) -> dict:
-    code, out, err = run(service, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def test_submit_wait_download_then_task2(service: JobService, tmp_path: Path) -> None:

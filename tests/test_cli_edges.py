@@ -3,28 +3,19 @@ that was never sent, input file names at the file system's limit, a full disk.""
 
 from __future__ import annotations
 
-import io
-import os
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import SAMPLES, finish, sample_files, service_for
-from core.cli import main
+from conftest import finish, sample_files, service_for, run_cli as run
 from core.errors import StorageError, SubmissionIncomplete
 from core.jobs import JobService
 from core.registry import Registry
 from core.settings import load_settings
 
 TASK1 = "investment_activity_classification"
-
-
-def run(service: JobService | None, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, service=service)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ in-process local backend over real HTTP, then the command line as a user runs it
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import finish, make_backend, sample_files, service_for
-from core.cli import main
+from conftest import finish, make_backend, sample_files, service_for, run_cli as run, run_cli_json as run_json
 from core.evaluate import latest_evaluation, list_evaluations, run_evaluation
 from core.jobs import JobService
 from core.local.baseline import BASELINE_MODEL
@@ -22,18 +20,6 @@ ISSUE_KEYS = {"job_id", "task", "matched", "ties_excluded", "conflicts_excluded"
               "unmatched_rows", "metrics"}
 METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "cohen_kappa", "cohen_kappa_ci", "krippendorff_alpha",
                "krippendorff_alpha_ci", "f1_ci", "mcc", "majority_baseline_accuracy", "confusion"}
-
-
-def run(service: JobService, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, service=service)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(service: JobService, *argv: str) -> dict:
-    code, out, err = run(service, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def finished_job(service: JobService) -> tuple[str, pd.DataFrame]:

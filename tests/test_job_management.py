@@ -6,31 +6,18 @@ local backend over HTTP."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, finish, make_backend, service_for
-from core.cli import Cli, build_parser, main
+from conftest import SAMPLES, finish, make_backend, service_for, run_cli as run, run_cli_json as run_json
+from core.cli import Cli, build_parser
 from core.errors import CoreError
 from core.jobs import JobService
 from core.monitoring import job_label, job_table, refresh_cycle
 
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
-
-
-def run(service: JobService, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, service=service)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_json(service: JobService, *argv: str) -> dict:
-    code, out, err = run(service, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def submitted(service: JobService, *extra: str, files: list[Path] | None = None) -> str:

@@ -3,7 +3,6 @@ behind: real files, real processes (kill -9), the real local backend and the rea
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -15,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import finish, sample_files
+from conftest import finish, sample_files, run_cli as run
 from core import monitoring
-from core.cli import main
 from core.jobs import JobService
 from core.jobs.common import SNAPSHOT_FILE
 from core.jobs.recovery import JobRecordDamaged
@@ -55,12 +53,6 @@ def fill(registry: Registry, *job_ids: str) -> None:
     for job_id in job_ids:
         with registry.transaction() as tx:
             tx.put_job(job(job_id))
-
-
-def run(service: JobService | None, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, service=service)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

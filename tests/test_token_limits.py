@@ -8,7 +8,6 @@ from pathlib import Path
 
 import openai
 import pandas as pd
-import pytest
 
 from conftest import finish, make_backend, sample_files, service_for
 from core.jobs import JobService
