@@ -51,6 +51,7 @@ task = TASKS[task_name]
 # ----- inputs ----------------------------------------------------------------------------------
 sources: list = []
 parent_id: str | None = None
+parent_results: str | None = None  # task 2 from the previous tool's task-1 result folder
 st.subheader("Input")
 if task.parent_task is None:
     mode = st.radio("Where are the paragraphs?", ["Upload files", "Files from the input folder"],
@@ -73,19 +74,27 @@ if task.parent_task is None:
                                     format_func=lambda p: p.name, key="submit_folder_files")
             sources = list(chosen)
 else:
-    with guard():
-        choices = parent_choices(svc)
-        if not choices:
-            st.info("No completed task-1 job yet. Run task 1 first; when it has completed, "
-                    "pick it here (or start task 2 from it on the Monitor page).")
-        else:
-            by_id = {c.job.id: c for c in choices}
-            if st.session_state.get("submit_parent") not in by_id:
-                st.session_state.pop("submit_parent", None)
-            pick, about = st.columns([3, 2], vertical_alignment="bottom")
-            parent_id = pick.selectbox("Completed task-1 job", list(by_id),
-                                       format_func=lambda j: by_id[j].label, key="submit_parent")
-            about.markdown(by_id[parent_id].summary)
+    start_from = st.radio("Start task 2 from", ["A completed task-1 job", "A previous tool's result folder"],
+                          horizontal=True, key="submit_parent_kind")
+    if start_from == "A previous tool's result folder":
+        parent_results = st.text_input(
+            "Folder of the previous scripts' task-1 results (CSVs with `paragraph_text` and `score`)",
+            key="submit_parent_results", placeholder="data/processed/investment_activity_classification/batch_...",
+        ).strip() or None
+    else:
+        with guard():
+            choices = parent_choices(svc)
+            if not choices:
+                st.info("No completed task-1 job yet. Run task 1 first; when it has completed, "
+                        "pick it here (or start task 2 from it on the Monitor page).")
+            else:
+                by_id = {c.job.id: c for c in choices}
+                if st.session_state.get("submit_parent") not in by_id:
+                    st.session_state.pop("submit_parent", None)
+                pick, about = st.columns([3, 2], vertical_alignment="bottom")
+                parent_id = pick.selectbox("Completed task-1 job", list(by_id),
+                                           format_func=lambda j: by_id[j].label, key="submit_parent")
+                about.markdown(by_id[parent_id].summary)
 
 checks = check_inputs(sources) if sources else []
 if checks:
@@ -174,11 +183,12 @@ elif provider == "local" and not cfg.local_chat_url:
 # ----- estimate and submit ---------------------------------------------------------------------
 st.subheader("Estimate and submit")
 prep = None
-ready = prompts is not None and (bool(sources) if task.parent_task is None else bool(parent_id))
+ready = prompts is not None and (bool(sources) if task.parent_task is None else bool(parent_id or parent_results))
 fp = None
 if ready:
     with guard():
-        fp = fingerprint(task=task_name, sources=sources, parent=parent_id, model=model.strip(),
+        fp = fingerprint(task=task_name, sources=sources, parent=parent_id or f"results:{parent_results}",
+                         model=model.strip(),
                          max_tokens=int(max_tokens), provider=provider, prompts=prompts, dedupe=dedupe,
                          examples=examples_file)
         cached = st.session_state.get(PREP)
@@ -186,7 +196,8 @@ if ready:
             prep = cached[1]
         else:
             with st.spinner("Checking inputs and counting tokens…"):
-                prep = svc.prepare(task_name, inputs=sources, parent=parent_id, model=model.strip() or None,
+                prep = svc.prepare(task_name, inputs=sources, parent=parent_id, parent_results=parent_results,
+                                   model=model.strip() or None,
                                    max_tokens=int(max_tokens), prompts=prompts, provider=provider,
                                    dedupe=dedupe, examples=examples_file)
             st.session_state[PREP] = (fp, prep)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -449,3 +450,26 @@ def test_evaluate_labels_from_the_data_folder_and_compare_two_jobs(isolated_data
     pairs = frame_with(at, "job B")
     assert {pairs.loc[0, "job A"], pairs.loc[0, "job B"]} == {first, second} and pairs.loc[0, "Cohen's kappa"] == "1.00"
     assert any("same answer on every paragraph" in s for s in texts(at.success))
+
+
+def test_task2_from_a_previous_tools_result_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "old_results" / "batch_abc"
+    folder.mkdir(parents=True)
+    pd.DataFrame({
+        "pdf_file_name": ["FfBF_Inv_Report.pdf"] * 3,
+        "csv_file_name": ["part1.csv"] * 3,
+        "paragraph_text": ["The fund invested EUR 5 million in wetland restoration.",
+                           "Biodiversity matters to us.", "We issued a green bond for reforestation."],
+        "score": [1, 0, 1],
+        "explanation": ["a", "b", "c"],
+    }).to_csv(folder / "part1.csv", index=False)
+    at = open_page()
+    at.selectbox(key="submit_task").set_value(TASK2).run()
+    at.radio(key="submit_parent_kind").set_value("A previous tool's result folder").run()
+    at.text_input(key="submit_parent_results").set_value(str(folder)).run()
+    assert not at.exception and not at.error, texts(at.error)
+    at.button(key="submit_button").click().run()
+    assert not at.error, texts(at.error)
+    service = JobService(settings=load_settings())
+    job = next(j for j in service.list_jobs() if j.task == TASK2)
+    assert job.n_rows == 2 and job.parent_job_id is None
