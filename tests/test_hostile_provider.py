@@ -23,7 +23,7 @@ TASK1 = "investment_activity_classification"
 
 def hostile_service(server: HostileBatchServer, settings) -> JobService:
     def factory(provider: str) -> BatchClient:
-        return BatchClient(openai.OpenAI(api_key="sk-test-not-a-key", base_url=server.base_url, max_retries=0),
+        return BatchClient(openai.OpenAI(api_key="hostile-provider-test", base_url=server.base_url, max_retries=0),
                            provider="local")
 
     return JobService(settings=settings, registry=Registry(settings.registry_path), client_factory=factory)

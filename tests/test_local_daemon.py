@@ -178,11 +178,11 @@ def test_idle_exit(state_dir: Path) -> None:
 
 def test_spawned_server_gets_no_secrets_of_ours(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inherited_secrets = {
-        "OPENAI_API_KEY": "sk-openai-must-not-leak",
-        "ANTHROPIC_API_KEY": "sk-ant-must-not-leak",
+        "OPENAI_API_KEY": "openai-secret-must-not-leak",
+        "ANTHROPIC_API_KEY": "anthropic-secret-must-not-leak",
         "AZURE_OPENAI_API_KEY": "azure-must-not-leak",
         "BDASSET_LOCAL_CHAT_KEY": "settings-chat-key-must-not-leak",
-        "GITHUB_TOKEN": "ghp-must-not-leak",
+        "GITHUB_TOKEN": "github-token-must-not-leak",
         "OPENAI_BASE_URL": "https://example.invalid/v1",
     }
     for name, value in inherited_secrets.items():
