@@ -4,9 +4,10 @@ status, lay the answers of its retries over its own, write the result CSVs."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pandas as pd
 
@@ -103,22 +104,13 @@ def resolve_output_dir(value: Path | str) -> Path:
     return path
 
 
-class _writing:
+@contextmanager
+def _writing(folder: Path) -> Iterator[None]:
     """Turn an OSError while writing results into a StorageError naming the folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, OSError):
-            raise StorageError(_storage_message(f"Could not write the results in {self.folder}", exc)) from None
-        return False
-
-
-_storage_message = describe_os_error
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(describe_os_error(f"Could not write the results in {folder}", exc)) from None
 
 
 def _short(text: str, limit: int = 120) -> str:
