@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="answer token limit per request")
     submit.add_argument("--system-prompt", type=Path, help="custom system prompt file")
     submit.add_argument("--user-prompt", type=Path, help="custom user prompt template file (must contain {text})")
-    submit.add_argument("--max-requests-per-file", type=int, default=50_000, help="split batches above this many requests")
+    submit.add_argument("--max-requests-per-file", type=int, default=None,
+                        help="split batches above this many requests (default and most: the provider's limit, "
+                             "OpenAI 50,000, Azure and Anthropic 100,000)")
     submit.add_argument("--no-dedupe", dest="dedupe", action="store_false",
                         help="send repeated paragraphs once each instead of once in all")
     submit.add_argument("--enqueued-token-limit", type=int, metavar="N",

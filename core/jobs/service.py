@@ -43,7 +43,7 @@ from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
 from core.safefs import atomic_write, describe_os_error, private_dir
-from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
+from core.requests import iter_request_lines, write_request_files
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
@@ -192,8 +192,8 @@ class JobService:
         provider: ProviderName | None = None,
         dedupe: bool = True,
         enqueued_token_limit: int | None = None,
-        max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
-        max_bytes_per_file: int = MAX_BYTES_PER_FILE,
+        max_requests_per_file: int | None = None,
+        max_bytes_per_file: int | None = None,
         examples: Path | tuple[str, bytes] | None = None,
         parent_results: Path | str | None = None,
     ) -> Preparation:
