@@ -36,6 +36,9 @@ ROW_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
 # Columns every result file carries besides the task's answer columns.
 ROW_COLUMNS = ["pdf_file_name", "csv_file_name", "paragraph_text"]
 STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by"]
+# Written after STATUS_COLUMNS when the frame has them: the provider that answered each row (a
+# retry may run on another provider than its original job).
+PROVENANCE_COLUMNS = ["provider"]
 TASK2_FILE = "assetization_features_scored.csv"
 
 
@@ -379,7 +382,7 @@ def result_columns(task: TaskSpec) -> list[str]:
 def written_columns(frame: pd.DataFrame, task: TaskSpec) -> list[str]:
     """The columns a result file gets: the product's own (:func:`result_columns`), then every
     input column the rows carry (``page``, ``paragraph_id`` ...; :mod:`core.columns`)."""
-    return result_columns(task) + input_columns(frame.columns)
+    return result_columns(task) + [c for c in PROVENANCE_COLUMNS if c in frame.columns] + input_columns(frame.columns)
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -21,7 +21,8 @@ PROVIDER_LABELS: dict[str, str] = {"openai": "OpenAI", "local": "Embedded local 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
-DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
+# Anthropic's model for classification and extraction at volume (platform.claude.com, December 2026)
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-5-5"
 # The Azure OpenAI REST version the Azure client speaks unless OPENAI_API_VERSION says otherwise:
 # the first one whose file upload takes ``expires_after`` (Azure's batch how-to).
 DEFAULT_AZURE_API_VERSION = "2025-03-01-preview"
