@@ -35,10 +35,8 @@ ROW_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
 
 # Columns every result file carries besides the task's answer columns.
 ROW_COLUMNS = ["pdf_file_name", "csv_file_name", "paragraph_text"]
-STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by"]
-# Written after STATUS_COLUMNS when the frame has them: the provider that answered each row (a
-# retry may run on another provider than its original job).
-PROVENANCE_COLUMNS = ["provider"]
+# ``provider``: which provider answered the row (a retry may run on another provider than its job)
+STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by", "provider"]
 TASK2_FILE = "assetization_features_scored.csv"
 
 
@@ -382,7 +380,7 @@ def result_columns(task: TaskSpec) -> list[str]:
 def written_columns(frame: pd.DataFrame, task: TaskSpec) -> list[str]:
     """The columns a result file gets: the product's own (:func:`result_columns`), then every
     input column the rows carry (``page``, ``paragraph_id`` ...; :mod:`core.columns`)."""
-    return result_columns(task) + [c for c in PROVENANCE_COLUMNS if c in frame.columns] + input_columns(frame.columns)
+    return result_columns(task) + input_columns(frame.columns)
 
 
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -408,6 +406,8 @@ def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path,
     These files are opened by people in spreadsheets, so text cells that could start a formula
     get an apostrophe (:mod:`core.exportsafe`); :func:`read_results` takes it off again."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    if "provider" not in frame.columns:  # frames merged without a job (tools, older callers)
+        frame = frame.assign(provider="")
     table = neutralise_frame(frame[written_columns(frame, task)])
     if column_names:
         table = table.rename(columns=dict(column_names))

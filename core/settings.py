@@ -120,6 +120,31 @@ class Settings:
         """The providers jobs can be sent to now, in :data:`PROVIDERS` order."""
         return tuple(p for p in PROVIDERS if self.is_configured(p))
 
+    @property
+    def selectable_providers(self) -> tuple[ProviderName, ...]:
+        """The providers a job can be started on from Submit: OpenAI and the local backend as
+        always, Azure and Anthropic once configured (or when chosen as the default)."""
+        return tuple(p for p in PROVIDERS if p in ("openai", "local") or p == self.provider or self.is_configured(p))
+
+    def missing_key_message(self, provider: str) -> str | None:
+        """What to set before jobs can go to this provider; None when it is configured."""
+        if self.is_configured(provider):
+            return None
+        where = "(environment, .env or .streamlit/secrets.toml)"
+        if provider == "openai":
+            return f"No OpenAI key is configured: set OPENAI_API_KEY {where}, or use the local provider."
+        if provider == "azure":
+            return (f"Azure OpenAI is not configured: set AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and "
+                    f"AZURE_OPENAI_DEPLOYMENT {where}.")
+        return f"No Anthropic key is configured: set ANTHROPIC_API_KEY {where}."
+
+    def other_provider_lines(self) -> list[str]:
+        """For the sidebar: each configured Azure or Anthropic provider other than the default,
+        with where its key was found (never the key)."""
+        status = self.key_status()
+        return [f"{PROVIDER_LABELS[p]}: {status[p]}" for p in ("azure", "anthropic")
+                if p != self.provider and self.is_configured(p)]
+
     def key_status(self) -> dict[str, str]:
         """Per provider, whether its key is configured and where it was found; never the key."""
         sources = {"openai": self.key_source, "azure": self.azure_key_source, "anthropic": self.anthropic_key_source}

@@ -139,3 +139,24 @@ def test_keys_never_reach_registry_results_or_staged_files(
     assert any("providers" in p.parts for p in written)  # the Anthropic staging folder is searched too
     leaks = [p for p in written if ANTHROPIC_KEY.encode() in p.read_bytes() or AZURE_KEY.encode() in p.read_bytes()]
     assert leaks == []
+
+
+def test_the_planner_keeps_each_provider_within_its_limits(settings: Settings) -> None:
+    from core.inputs import read_inputs
+    from core.planning import plan, rows_from_tables
+    from core.pricing import load_price_table
+    from core.prompts import load_prompts
+    from core.providers import file_limits
+    from core.tasks import get_task
+
+    assert (file_limits("openai").max_requests, file_limits("azure").max_requests,
+            file_limits("anthropic").max_requests) == (50_000, 100_000, 100_000)
+    assert file_limits("anthropic").max_bytes < 256 * 1024 * 1024 and file_limits("azure").max_bytes == 200 * 1024 ** 2
+    rows, sources = rows_from_tables(read_inputs([csv_upload(TEXTS)]))
+    common = dict(task=get_task(TASK1), model="claude-haiku-5-5", max_tokens=100, prompts=load_prompts(TASK1),
+                  rows=rows, sources=sources, prices=load_price_table(settings.data_dir))
+    # a smaller limit given by the user is kept; a larger one is cut to the provider's
+    assert plan(provider="anthropic", max_requests_per_file=2, **common).chunks == [(0, 2), (2, 4)]
+    assert plan(provider="anthropic", max_requests_per_file=10 ** 9, **common).chunks == [(0, 4)]
+    # bytes too: each request line here is about 2,400 bytes, so 3,000 bytes hold one
+    assert len(plan(provider="azure", max_bytes_per_file=3_000, **common).chunks) == 4
