@@ -13,7 +13,7 @@ from conftest import finish, sample_files
 from core.errors import AuthenticationFailed, ProviderError, SubmissionIncomplete, TransientProviderError
 from core.jobs import JobService
 from core.providers import make_client
-from core.providers.anthropic import openai_result_line, tag_custom_id, untag_custom_id
+from core.providers.anthropic import _translated_line, openai_result_line, tag_custom_id, untag_custom_id
 from core.registry import Registry
 from core.results import read_results
 from core.settings import Settings, load_settings
@@ -236,3 +236,18 @@ def test_the_fake_refuses_what_the_api_refuses(tmp_path: Path, fake: FakeAnthrop
             with client._translate("Creating the batch"):
                 client._sdk.messages.batches.create(requests=requests)
     assert json.dumps(fake.batches) == "{}"
+
+
+@pytest.mark.parametrize("result", [
+    {"custom_id": "s0-r1", "result": ["not", "an", "object"]},
+    {"custom_id": "s0-r1", "result": {"type": "succeeded", "message": {"usage": {"input_tokens": "many"}}}},
+    {"custom_id": "s0-r1", "result": {"type": "succeeded", "message": "text"}},
+    {"custom_id": "s0-r1", "result": {"type": "something new"}},
+])
+def test_a_result_of_another_shape_fails_its_row_and_names_why(result: dict) -> None:
+    from core.results import classify_line
+    from core.tasks import get_task
+
+    line = _translated_line(result)
+    row = classify_line(line, task=get_task(TASK1), batch_id="msgbatch_x")
+    assert row.custom_id == "s0-r1" and row.status == "failed" and row.reason

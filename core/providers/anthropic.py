@@ -396,9 +396,21 @@ class AnthropicBatchClient:
         if kind not in (_SUCCEEDED, _UNSUCCESSFUL) or not batch_id:
             raise BatchNotFoundAtProvider(f"Downloading file {file_id}: Anthropic has no such results file.")
         wanted_success = kind == _SUCCEEDED
-        lines = [orjson.dumps(openai_result_line(line)) for line in self._result_lines(batch_id)
-                 if ((line.get("result") or {}).get("type") == "succeeded") is wanted_success]
+        lines = [orjson.dumps(translated) for translated in map(_translated_line, self._result_lines(batch_id))
+                 if (translated["error"] is None) is wanted_success]
         return b"".join(line + b"\n" for line in lines)
+
+
+def _translated_line(result: dict[str, Any]) -> dict[str, Any]:
+    """:func:`openai_result_line`, or for a line of a shape the API does not produce an error
+    line naming it (its row ends ``failed`` with the reason; collecting goes on)."""
+    try:
+        return openai_result_line(result)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        custom_id = result.get("custom_id")
+        return {"id": "anthropic-unreadable", "custom_id": untag_custom_id(str(custom_id))[0], "response": None,
+                "error": {"code": "unreadable_result",
+                          "message": f"the provider's result has an unexpected shape ({type(exc).__name__})"}}
 
 
 def _message(exc: Any) -> str:
