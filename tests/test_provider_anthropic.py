@@ -251,3 +251,15 @@ def test_a_result_of_another_shape_fails_its_row_and_names_why(result: dict) -> 
     line = _translated_line(result)
     row = classify_line(line, task=get_task(TASK1), batch_id="msgbatch_x")
     assert row.custom_id == "s0-r1" and row.status == "failed" and row.reason
+
+
+def test_staged_files_and_index_are_private(tmp_path: Path, fake: FakeAnthropicServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = anthropic_settings(tmp_path, fake, monkeypatch)
+    service = anthropic_service(settings)
+    service.submit(service.prepare(TASK1, inputs=[csv_upload(["One paragraph."])]))
+    staging = settings.data_dir / "providers" / "anthropic"
+    files = [p for p in staging.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"files.json", "batches.json"}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), [(p.name, oct(p.stat().st_mode)) for p in files]
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in [staging, *staging.rglob("*")] if p.is_dir())

@@ -33,7 +33,7 @@ from filelock import FileLock
 
 from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
 from core.providers.base import BatchInfo, BatchNotFoundAtProvider, UploadedFile, checked_id, is_plain_id
-from core.safefs import atomic_write, private_dir
+from core.safefs import PRIVATE_FILE_MODE, atomic_write, private_dir
 
 if TYPE_CHECKING:
     import anthropic
@@ -180,7 +180,7 @@ class AnthropicBatchClient:
     def _index(self, name: str) -> Iterator[dict[str, Any]]:
         """Read, change and write one index file under an inter-process lock."""
         private_dir(self._dir)
-        with FileLock(str(self._index_path(name)) + ".lock"):
+        with FileLock(str(self._index_path(name)) + ".lock", mode=PRIVATE_FILE_MODE):
             data = self._read_index(name)
             yield data
             atomic_write(self._index_path(name), orjson.dumps(data))
