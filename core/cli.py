@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="answer token limit per request")
     submit.add_argument("--system-prompt", type=Path, help="custom system prompt file")
     submit.add_argument("--user-prompt", type=Path, help="custom user prompt template file (must contain {text})")
-    submit.add_argument("--max-requests-per-file", type=int, default=50_000, help="split batches above this many requests")
+    submit.add_argument("--max-requests-per-file", type=int, default=None,
+                        help="split batches above this many requests (default and most: the provider's limit, "
+                             "OpenAI 50,000, Azure and Anthropic 100,000)")
     submit.add_argument("--no-dedupe", dest="dedupe", action="store_false",
                         help="send repeated paragraphs once each instead of once in all")
     submit.add_argument("--enqueued-token-limit", type=int, metavar="N",
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--job", "--batch-id", dest="job", required=True, metavar="ID", help="the job (or a batch id of it)")
     retry.add_argument("--model", help="another model for the retry")
     retry.add_argument("--max-tokens", type=int, help="a higher answer token limit (for truncated rows)")
+    # --provider (from common): run the retry on another provider; the original's results show
+    # which provider answered each row
 
     download = sub.add_parser("download", help="collect results of finished jobs into CSV files")
     common(download)
@@ -592,12 +596,12 @@ class Cli:
 
     # ----- retry -----------------------------------------------------------------------------
     def retry(self, args: argparse.Namespace) -> dict[str, Any]:
-        child = self.service.retry(args.job, model=args.model, max_tokens=args.max_tokens)
+        child = self.service.retry(args.job, model=args.model, max_tokens=args.max_tokens, provider=args.provider)
         if child is None:
             self.say(f"Every row of {self.service.get(args.job).id} has succeeded; nothing to re-run.")
             return {"job": None, "nothing_to_retry": True}
         self.say(f"Re-running {child.n_rows:,} rows of {child.retry_of} as job {child.id} "
-                 f"({child.n_requests:,} requests, model {child.model}, max tokens {child.max_tokens}).")
+                 f"({child.n_requests:,} requests, provider {child.provider}, model {child.model}, max tokens {child.max_tokens}).")
         self.say(f"When it is done, download {child.retry_of} again: its results then include these answers.")
         return {"job": job_summary(child)}
 

@@ -19,6 +19,7 @@ BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "custom_id", "source_index", "csv_file_name", "row", "pdf_file_name", "paragraph_text",  # rows.csv
     "request_id", "batch_key",  # rows.csv: the request answering the row and its batch
     "status", "status_reason", "model", "batch_id", "answered_by", "prompt_tokens", "completion_tokens",  # results
+    "provider",  # results: which provider answered the row
     "task", "job_id", "investor",  # Explore
 )
 INPUT_PREFIX = "input_"

@@ -130,7 +130,7 @@ class Job(BaseModel):
 
     id: str
     task: str
-    provider: Literal["openai", "local"]
+    provider: Literal["openai", "local", "azure", "anthropic"]
     model: str
     max_tokens: int
     created_at: str

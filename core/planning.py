@@ -14,8 +14,6 @@ from core.models import SourceRecord
 from core.pricing import PriceTable, enqueued_limit
 from core.prompts import PromptSet
 from core.requests import (
-    MAX_BYTES_PER_FILE,
-    MAX_REQUESTS_PER_FILE,
     Estimate,
     estimate_cost,
     iter_request_lines,
@@ -171,13 +169,20 @@ def plan(
     prices: PriceTable,
     dedupe: bool = True,
     enqueued_token_limit: int | None = None,
-    max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
-    max_bytes_per_file: int = MAX_BYTES_PER_FILE,
+    max_requests_per_file: int | None = None,
+    max_bytes_per_file: int | None = None,
     parent_job_id: str | None = None,
     retry_of: str | None = None,
     warnings: Sequence[str] = (),
 ) -> Preparation:
-    """Deduplicate, split into batch files (count, bytes and enqueued tokens) and estimate."""
+    """Deduplicate, split into batch files (count, bytes and enqueued tokens) and estimate.
+    Batch files stay within the provider's limits (:data:`core.providers.FILE_LIMITS`), or
+    within smaller ones given here."""
+    from core.providers import file_limits
+
+    limits = file_limits(provider)
+    max_requests_per_file = min(max_requests_per_file or limits.max_requests, limits.max_requests)
+    max_bytes_per_file = min(max_bytes_per_file or limits.max_bytes, limits.max_bytes)
     if max_tokens < 1:
         raise CoreError("max tokens must be a positive number.")
     if rows.empty:

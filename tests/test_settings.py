@@ -54,8 +54,8 @@ def test_environment_wins_over_files(tmp_path: Path) -> None:
 
 
 def test_bad_settings_are_named(tmp_path: Path) -> None:
-    with pytest.raises(CoreError, match="Unknown provider 'azure'"):
-        load_settings(root=project(tmp_path), environ={"BDASSET_PROVIDER": "azure"})
+    with pytest.raises(CoreError, match="Unknown provider 'bedrock'"):
+        load_settings(root=project(tmp_path), environ={"BDASSET_PROVIDER": "bedrock"})
     with pytest.raises(CoreError, match="secrets.toml is not valid TOML"):
         load_settings(root=project(tmp_path, secrets="OPENAI_API_KEY = \n"), environ={})
 

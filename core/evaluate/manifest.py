@@ -34,7 +34,8 @@ NOT_KEPT = "not kept"
 # Request body fields that are content rather than settings.
 _CONTENT_FIELDS = frozenset({"messages", "response_format", "model"})
 _PACKAGES = ("openai", "scikit-learn", "krippendorff", "scipy", "pandas")
-_PROVIDER_NAMES = {"openai": "the OpenAI Batch API", "local": "the embedded local batch backend"}
+_PROVIDER_NAMES = {"openai": "the OpenAI Batch API", "local": "the embedded local batch backend",
+                   "azure": "Azure OpenAI Global Batch", "anthropic": "Anthropic Message Batches"}
 
 
 @dataclass(frozen=True)

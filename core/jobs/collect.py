@@ -174,7 +174,10 @@ def _own_results(service: JobService, job: Job) -> tuple[pd.DataFrame, list[Path
         positions[result.custom_id] = table.add(result)
     frame = merge_results(rows, table, key="request_id", positions=positions)
     frame["answered_by"] = job.id
+    frame["provider"] = job.provider  # a retry on another provider overlays its own
     # tokens per request, not per fanned-out row
     tokens = table.usage(positions[c] for c in requests["custom_id"].tolist() if c in positions)
-    usage = usage_with_cost(*tokens, job.model, service.settings.data_dir)
+    named = frame.loc[frame["model"] != "", "model"]
+    answered_by = str(named.mode().iloc[0]) if len(named) else None
+    usage = usage_with_cost(*tokens, job.model, service.settings.data_dir, answered_by=answered_by)
     return frame, raw_files, usage

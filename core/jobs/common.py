@@ -57,8 +57,12 @@ def is_live(record: dict) -> bool:
     )
 
 
-def usage_with_cost(prompt: int, completion: int, model: str, data_dir: Path) -> dict:
-    """Actual tokens and their cost at the price table's batch prices (None when unpriced)."""
-    price = load_price_table(data_dir).price_for(model)
+def usage_with_cost(prompt: int, completion: int, model: str, data_dir: Path, *,
+                    answered_by: str | None = None) -> dict:
+    """Actual tokens and their cost at the price table's batch prices (None when unpriced).
+    An Azure job's model is a deployment name the table may not know: then the model the
+    answers name (``answered_by``, e.g. ``gpt-4.1-mini-2025-04-14``) is priced instead."""
+    table = load_price_table(data_dir)
+    price = table.price_for(model) or (table.price_for(answered_by) if answered_by else None)
     cost = None if price is None else prompt * price.input_per_million / 1e6 + completion * price.output_per_million / 1e6
     return {"prompt_tokens": prompt, "completion_tokens": completion, "cost": cost}

@@ -43,7 +43,7 @@ from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
 from core.safefs import atomic_write, describe_os_error, private_dir
-from core.requests import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, iter_request_lines, write_request_files
+from core.requests import iter_request_lines, write_request_files
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
@@ -192,8 +192,8 @@ class JobService:
         provider: ProviderName | None = None,
         dedupe: bool = True,
         enqueued_token_limit: int | None = None,
-        max_requests_per_file: int = MAX_REQUESTS_PER_FILE,
-        max_bytes_per_file: int = MAX_BYTES_PER_FILE,
+        max_requests_per_file: int | None = None,
+        max_bytes_per_file: int | None = None,
         examples: Path | tuple[str, bytes] | None = None,
         parent_results: Path | str | None = None,
     ) -> Preparation:
@@ -673,9 +673,11 @@ class JobService:
 
     # ----- retry -----------------------------------------------------------------------------
     def retry(self, job_or_batch_id: str, *, model: str | None = None, max_tokens: int | None = None,
-              created_by: str = "cli") -> Job | None:
-        """Submit exactly the rows of a job that did not succeed as a new retry job. Returns
-        None when every row has already succeeded (nothing is submitted)."""
+              provider: ProviderName | None = None, created_by: str = "cli") -> Job | None:
+        """Submit exactly the rows of a job that did not succeed as a new retry job, on the
+        original's provider or on ``provider`` (then with that provider's default model unless
+        ``model`` is given). Returns None when every row has already succeeded (nothing is
+        submitted). The original's results show which job, provider and model answered each row."""
         from core.planning import plan, row_columns
 
         job = self.get(job_or_batch_id)
@@ -687,25 +689,27 @@ class JobService:
         gaps = merged[merged["status"] != "succeeded"]
         if gaps.empty:
             return None
+        chosen: ProviderName = provider or original.provider  # type: ignore[assignment]
+        same_provider = chosen == original.provider
         prep = plan(
             task=get_task(original.task),
-            provider=original.provider,
-            model=model or original.model,
+            provider=chosen,
+            model=model or (original.model if same_provider else self.settings.model_for(chosen)),
             max_tokens=max_tokens or original.max_tokens,
             prompts=PromptSet.from_record(original.prompts),
             rows=gaps[row_columns(gaps)],
             sources=original.sources,
             prices=load_price_table(self.settings.data_dir),
             dedupe=original.dedupe,
-            enqueued_token_limit=original.enqueued_token_limit,
+            enqueued_token_limit=original.enqueued_token_limit if same_provider else None,
             parent_job_id=original.parent_job_id,
             retry_of=original.id,
         )
         from core.local.labeler import is_labeler_model
 
-        if is_labeler_model(prep.model):  # the retry learns from the same examples, kept in its folder too
+        if is_labeler_model(prep.model) and chosen == "local":  # the same examples, kept in its folder too
             from core.local.labeler.examples import job_example_set
 
-            prep.model, prep.examples = job_example_set(original.task, provider=original.provider, model=prep.model,
+            prep.model, prep.examples = job_example_set(original.task, provider=chosen, model=prep.model,
                                                         default_model=prep.model, job_dir=original.job_dir)
         return self.submit(prep, created_by=created_by)
