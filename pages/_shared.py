@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobService
+from core.monitoring import jobs_count_line
 from core.settings import Settings, load_settings
 
 SUBMIT_PAGE = "pages/submit.py"
@@ -94,7 +95,11 @@ def focus_job(job_id: str) -> None:
 
 
 def sidebar(svc: JobService, pages: list) -> None:
-    """Navigation, provider, key status (never the key), data folder and active jobs."""
+    """Navigation, provider, key status (never the key), data folder and active jobs.
+
+    The job counts are the Monitor page's: jobs that are not archived (archived ones are said
+    apart). Monitor draws the whole app again whenever a job starts, finishes, is added,
+    archived or deleted, so these counts follow its refreshes."""
     cfg = svc.settings
     with st.sidebar:
         st.markdown("## BiodiversityASSET")
@@ -116,6 +121,7 @@ def sidebar(svc: JobService, pages: list) -> None:
         st.markdown(f"Data folder: `{cfg.data_dir}`")
         try:
             jobs, damaged = svc.scan_jobs()
+            archived = len(svc.list_jobs(archived=True))
         except CoreError as exc:
             st.error(str(exc))
             return
@@ -123,5 +129,4 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.warning(notice)
         for record in damaged:
             st.warning(str(record))
-        active = sum(1 for j in jobs if j.is_active)
-        st.markdown(f"Active jobs: **{active}** of {len(jobs)}")
+        st.markdown(jobs_count_line(jobs, archived=archived, emphasis="**"))
