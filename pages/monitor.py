@@ -39,7 +39,7 @@ CONFIRM_DELETE = "monitor_confirm_delete"
 UNDO_ARCHIVE = "monitor_undo_archive"  # the job just archived, while its "Undo" is offered
 REDRAWN_FOR = "monitor_redrawn_for"  # the job list state the last full redraw was asked for
 NOTICE = "monitor_notice"
-MARKDOWN_SPECIALS = set("\\`*_{}[]<>()#+-.!|~$")
+MARKDOWN_SPECIALS = set("\\`*_[]<>#|~$")  # what Streamlit's Markdown would read as formatting mid-line
 # The four parts of a progress bar; the same colours in light and dark themes.
 PART_COLOURS = {"answered": "#2e7d32", "failed": "#d32f2f", "cancelled_or_expired": "#ef8f00",
                 "not_run": "rgba(128, 128, 128, 0.28)"}
@@ -69,17 +69,16 @@ except CoreError as exc:
     st.error(str(exc))
     st.stop()
 
-if not jobs:
-    if st.session_state.get(UNDO_ARCHIVE):
-        pass  # the only job was just archived: its "Undo" is below
-    elif svc.list_jobs(archived=True):
+if not jobs and not st.session_state.get(UNDO_ARCHIVE):  # (the only job just archived: its "Undo" is below)
+    for kind, text in st.session_state.pop(NOTICE, []):  # e.g. the last job was just deleted
+        (st.success if kind == "success" else st.error)(text)
+    if svc.list_jobs(archived=True):
         st.info("Every job is archived. Turn on “Show archived jobs” under “Refresh settings and archived jobs” "
                 "to see them.")
-        st.stop()
     else:
         st.info("No jobs yet. Submit one on the Submit page; it appears here with its progress.")
         st.page_link(SUBMIT_PAGE, label="Go to Submit", icon=":material/upload_file:")
-        st.stop()
+    st.stop()
 
 drawn_for = list_state(jobs)  # the refresh timer below and the sidebar's counts were set from this
 any_active = any(j.is_active for j in jobs)
