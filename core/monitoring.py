@@ -113,8 +113,13 @@ class Progress:
         """``6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``: the answered
         part always, the others when not zero."""
         text = f"{number(self.answered)} of {count(self.total, self.unit)} answered ({self.percent()})"
-        others = [f"{number(n)} {PART_WORDS[name]}" for name, n in self.parts()[1:] if n]
-        return ", ".join([text, *others])
+        others = self.describe_unanswered()
+        return text if others == "none" else f"{text}, {others}"
+
+    def describe_unanswered(self) -> str:
+        """The parts other than ``answered`` that are not zero (``5 failed, 75 not yet run``),
+        or ``none`` when everything was answered."""
+        return ", ".join(f"{number(n)} {PART_WORDS[name]}" for name, n in self.parts()[1:] if n) or "none"
 
     def to_record(self) -> dict[str, int | str]:
         """The parts as plain data (``--json``)."""
@@ -203,12 +208,12 @@ def batch_fraction(batch: BatchRecord) -> float:
     return batch_progress(batch).fraction
 
 
-#: The jobs table: what tells jobs apart (name and id, input files, rows, task) and their state,
-#: with the four parts of :func:`job_progress` (``progress`` is the answered share in percent,
-#: the other three are counts in the job's unit). The model, provider, parent job, requests and
-#: batches are in the selected job's section below the table.
-JOB_TABLE_COLUMNS = ["job", "input files", "rows", "task", "status", "progress", "failed", "cancelled or expired",
-                     "not yet run", "created"]
+#: The jobs table: what tells jobs apart (name and id, input files, rows, task) and their state:
+#: ``progress`` is the answered share in percent and ``not answered`` the other three parts of
+#: :func:`job_progress` in words, so a cancelled job reads 34% with "13,165 cancelled or expired"
+#: beside it, never a full bar. Eight columns fit the page at 1440 px; the model, provider,
+#: parent job, requests and batches are in the selected job's section below the table.
+JOB_TABLE_COLUMNS = ["job", "input files", "rows", "task", "status", "progress", "not answered", "created"]
 
 
 def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
@@ -217,8 +222,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
     ``job`` is the job's name and id (``Spring run · job_...``) when it has a name; ``task`` is
     short ("task 1", "task 1 re-run" for a job re-running another's gaps); ``status`` adds "not
     collected" for a finished job whose results are still to fetch and "archived" for an
-    archived one; ``progress`` and the three counts after it are :func:`job_progress`'s parts,
-    so a cancelled job reads 34% with its cancelled part beside it, never a full bar."""
+    archived one."""
     import pandas as pd
 
     records = []
@@ -236,9 +240,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
             "task": task_short(job.task, retry=bool(job.retry_of)),
             "status": status,
             "progress": round(100 * progress.fraction, 1),
-            "failed": progress.failed,
-            "cancelled or expired": progress.cancelled_or_expired,
-            "not yet run": progress.not_run,
+            "not answered": progress.describe_unanswered(),
             "created": _parse_iso(job.created_at),
         })
     return pd.DataFrame(records, columns=JOB_TABLE_COLUMNS)

@@ -236,13 +236,14 @@ def progress_bar(progress: Progress, *, label: str, small: bool = False) -> None
 COUNT = st.column_config.NumberColumn(format="localized")  # 19,200 as elsewhere on the page
 PROGRESS = st.column_config.ProgressColumn("progress", format="%.0f%%", min_value=0, max_value=100)
 JOBS_COLUMNS = {
-    "job": st.column_config.TextColumn("job", width="medium"),
-    "input files": st.column_config.TextColumn("input files", width="medium"),
-    "rows": COUNT,
-    "progress": st.column_config.ProgressColumn("answered", format="%.0f%%", min_value=0, max_value=100, width=90),
-    "failed": COUNT, "cancelled or expired": st.column_config.NumberColumn("cancelled/expired", format="localized"),
-    "not yet run": COUNT,
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    "job": st.column_config.TextColumn("job", width=230),
+    "input files": st.column_config.TextColumn("input files", width=170),
+    "rows": st.column_config.NumberColumn("rows", format="localized", width=70),
+    "task": st.column_config.TextColumn("task", width=60),
+    "status": st.column_config.TextColumn("status", width=110),
+    "progress": st.column_config.ProgressColumn("answered", format="%.0f%%", min_value=0, max_value=100, width=80),
+    "not answered": st.column_config.TextColumn("not answered", width=150),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm", width=110),
 }
 
 
@@ -269,7 +270,7 @@ def live_view() -> None:
                   args=(undo,))
 
     # ----- all jobs -----
-    f1, f2, f3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    f1, f2, f3 = st.columns([2, 2, 1.5], vertical_alignment="bottom")
     tasks = f1.multiselect("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="monitor_filter_task")
     statuses = f2.multiselect("Status", sorted({j.status for j in cycle.jobs}), format_func=status_text,
                               key="monitor_filter_status")

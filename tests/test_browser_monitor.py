@@ -8,6 +8,7 @@ $BDASSET_SCREENSHOT_DIR (default: the test's temp folder)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -82,5 +83,90 @@ def test_a_rerun_started_inside_the_monitor_is_followed_to_completion_without_a_
         assert service.get(retry.id).collected_at is not None
         wait_idle(page)
         page.screenshot(path=str(shots / "monitor_rerun_followed.png"), full_page=True)
+    finally:
+        server.stop()
+
+
+CUT_OFF_LABELS = """() => [...document.querySelectorAll('[data-testid="stMain"] button, [data-testid="stMain"] a')]
+    .filter(e => e.offsetParent !== null && e.innerText.trim())
+    .filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1
+                                                       && getComputedStyle(x).overflow !== 'visible'))
+    .map(e => e.innerText.trim())"""
+
+
+def settle(page) -> None:
+    """Wait until no script run is under way (a run leaves the previous run's elements on the page
+    until it ends)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                           " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
+    page.locator('[data-stale="true"]').first.wait_for(state="detached")
+
+
+def cancelled_job_record(service: JobService, data_dir: Path) -> str:
+    """A job of 20,000 rows cancelled after 6,835 answers (the issue's case), as the registry holds it."""
+    from core.models import BatchRecord, Job
+
+    job = Job(id="job_20261125_000000_abcd", task=TASK1, provider="local", model="m", max_tokens=10,
+              created_at="2026-11-25T00:00:00+00:00", job_dir=str(data_dir / "jobs" / "x"),
+              output_dir=str(data_dir / "out"), n_rows=20_000, n_requests=20_000, sources=[], prompts={},
+              estimate={}, name="Cancelled half-way", collected_at="2026-11-25T02:00:00+00:00",
+              result_counts={"succeeded": 6_835, "cancelled": 13_165},
+              batches=[BatchRecord(key="b000", request_file="f", n_requests=20_000, first_custom_id="a",
+                                   last_custom_id="b", batch_id="batch_x", status="cancelled", total=20_000,
+                                   completed=6_835)])
+    with service.registry.transaction() as tx:
+        tx.put_job(job.to_record())
+    return job.id
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_monitor_layout_running_cancelled_and_confirmations(browser, chat: FakeChatServer, isolated_data_dir: Path,
+                                                            tmp_path: Path, shots: Path, dark: bool) -> None:
+    """Screenshots at 1440 and 390 px: a running job, a cancelled one, the cancel and delete
+    confirmations; no button label is cut off, the cancelled job's bar is not full."""
+    service = JobService(settings=load_settings())
+    cancelled = cancelled_job_record(service, isolated_data_dir)
+    chat.latency = 60.0  # the job below stays running while the screenshots are taken
+    running = service.submit(service.prepare(TASK1, inputs=[sorted(SAMPLES.glob("*.csv"))[0]]))
+    service.edit_job(running.id, name="Spring run")
+    theme = "dark" if dark else "light"
+    server = Server(tmp_path)
+    try:
+        for width in (1440, 390):
+            context = browser.new_context(viewport={"width": width, "height": 1800},
+                                          color_scheme="dark" if dark else "light")
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            query = "?embed=true&embed_options=dark_theme" if dark else ""
+            page.goto(f"{server.url}/monitor{query}")
+            page.get_by_role("heading", name="Monitor jobs").wait_for()
+            page.get_by_text(f"{running.id}: running").wait_for()
+            settle(page)
+            page.locator(".st-key-monitor_cancel button").first.click()
+            page.locator(".st-key-monitor_cancel_yes button").wait_for()
+            yes = page.locator(".st-key-monitor_cancel_yes button").bounding_box()
+            no = page.locator(".st-key-monitor_cancel_no button").bounding_box()
+            assert abs(yes["y"] - no["y"]) < 2 and yes["x"] > no["x"]  # side by side, "No" first
+            colour = page.locator(".st-key-monitor_cancel_yes button").evaluate("e => getComputedStyle(e).backgroundColor")
+            assert colour == "rgb(198, 40, 40)", colour  # red, not the theme's green primary
+            assert page.evaluate(CUT_OFF_LABELS) == []
+            page.screenshot(path=str(shots / f"monitor_running_confirm_{theme}_{width}.png"), full_page=True)
+            page.locator(".st-key-monitor_cancel_no button").first.click()
+
+            settle(page)
+            page.locator(".st-key-monitor_job").first.click()
+            page.get_by_role("option", name=re.compile(cancelled)).click()
+            page.get_by_text(f"{cancelled}: cancelled").wait_for()
+            settle(page)
+            bar = page.locator('[role="progressbar"]').first
+            assert bar.get_attribute("aria-valuenow") == "34"
+            page.get_by_text("Name, note, archive or delete").first.click()
+            settle(page)
+            page.locator(".st-key-monitor_delete button").first.click()
+            page.get_by_text("Delete this job?").wait_for()
+            settle(page)
+            assert page.evaluate(CUT_OFF_LABELS) == []
+            page.screenshot(path=str(shots / f"monitor_cancelled_delete_{theme}_{width}.png"), full_page=True)
+            context.close()
     finally:
         server.stop()

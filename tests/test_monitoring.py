@@ -135,7 +135,7 @@ def test_job_table_tells_jobs_apart_and_shows_the_four_parts() -> None:
     parts show their state (model, provider, parent job, requests and batches are in the job's
     own section)."""
     running = make_job(batch(status="in_progress", total=50, completed=20, failed=5))
-    uncollected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    uncollected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"), n=50)
     uncollected.id = "job_2"
     collected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
     collected.id, collected.collected_at, collected.retry_of = "job_3", "2026-11-25T11:00:00+00:00", "job_2"
@@ -143,8 +143,9 @@ def test_job_table_tells_jobs_apart_and_shows_the_four_parts() -> None:
     collected.archived_at = "2026-11-26T11:00:00+00:00"
     table = job_table([running, uncollected, collected]).set_index("job")
     assert list(job_table([running]).columns) == JOB_TABLE_COLUMNS
-    assert table.loc["job_1", "status"] == "running" and table.loc["job_1", "failed"] == 5
-    assert table.loc["job_1", "progress"] == 20.0 and table.loc["job_1", "not yet run"] == 75  # of 100 requests
+    assert table.loc["job_1", "status"] == "running" and table.loc["job_1", "progress"] == 20.0  # of 100 requests
+    assert table.loc["job_1", "not answered"] == "5 failed, 75 not yet run"
+    assert table.loc["job_2", "not answered"] == "none"
     assert table.loc["job_2", "status"] == "completed, not collected"
     assert table.loc["job_3", "status"] == "completed, archived"
     assert table.loc["job_1", "task"] == "task 1" and table.loc["job_3", "task"] == "task 1 re-run"
