@@ -87,6 +87,8 @@ def test_a_rerun_started_inside_the_monitor_is_followed_to_completion_without_a_
         server.stop()
 
 
+DARK = {"BASE": "dark", "BACKGROUND_COLOR": "#0e1117", "SECONDARY_BACKGROUND_COLOR": "#262730",
+        "TEXT_COLOR": "#fafafa"}
 CUT_OFF_LABELS = """() => [...document.querySelectorAll('[data-testid="stMain"] button, [data-testid="stMain"] a')]
     .filter(e => e.offsetParent !== null && e.innerText.trim())
     .filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1
@@ -121,9 +123,15 @@ def cancelled_job_record(service: JobService, data_dir: Path) -> str:
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
 def test_monitor_layout_running_cancelled_and_confirmations(browser, chat: FakeChatServer, isolated_data_dir: Path,
-                                                            tmp_path: Path, shots: Path, dark: bool) -> None:
+                                                            tmp_path: Path, shots: Path, dark: bool,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Screenshots at 1440 and 390 px: a running job, a cancelled one, the cancel and delete
-    confirmations; no button label is cut off, the cancelled job's bar is not full."""
+    confirmations; no button label is cut off, the cancelled job's bar is not full. Dark: the
+    browser prefers dark, and the server is told so too (Streamlit reads STREAMLIT_THEME_*), so
+    the check does not depend on which themes .streamlit/config.toml offers."""
+    if dark:
+        for option, value in DARK.items():
+            monkeypatch.setenv(f"STREAMLIT_THEME_{option}", value)
     service = JobService(settings=load_settings())
     cancelled = cancelled_job_record(service, isolated_data_dir)
     chat.latency = 60.0  # the job below stays running while the screenshots are taken
@@ -133,12 +141,11 @@ def test_monitor_layout_running_cancelled_and_confirmations(browser, chat: FakeC
     server = Server(tmp_path)
     try:
         for width in (1440, 390):
-            context = browser.new_context(viewport={"width": width, "height": 1800},
+            context = browser.new_context(viewport={"width": width, "height": 1800 if width > 400 else 3200},
                                           color_scheme="dark" if dark else "light")
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
-            query = "?embed=true&embed_options=dark_theme" if dark else ""
-            page.goto(f"{server.url}/monitor{query}")
+            page.goto(f"{server.url}/monitor")
             page.get_by_role("heading", name="Monitor jobs").wait_for()
             page.get_by_text(f"{running.id}: running").wait_for()
             settle(page)
@@ -162,7 +169,7 @@ def test_monitor_layout_running_cancelled_and_confirmations(browser, chat: FakeC
             assert bar.get_attribute("aria-valuenow") == "34"
             page.get_by_text("Name, note, archive or delete").first.click()
             settle(page)
-            page.locator(".st-key-monitor_delete button").first.click()
+            page.get_by_role("button", name="Delete…").click()
             page.get_by_text("Delete this job?").wait_for()
             settle(page)
             assert page.evaluate(CUT_OFF_LABELS) == []
