@@ -10,7 +10,6 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobService
-from core.monitoring import jobs_count_line
 from core.settings import Settings, load_settings
 
 SUBMIT_PAGE = "pages/submit.py"
@@ -100,6 +99,8 @@ def sidebar(svc: JobService, pages: list) -> None:
     The job counts are the Monitor page's: jobs that are not archived (archived ones are said
     apart). Monitor draws the whole app again whenever a job starts, finishes, is added,
     archived or deleted, so these counts follow its refreshes."""
+    from core.monitoring import jobs_count_line  # imported here: this function is all the sidebar owns
+
     cfg = svc.settings
     with st.sidebar:
         st.markdown("## BiodiversityASSET")

@@ -193,6 +193,13 @@ def _delete(job_id: str) -> None:
     st.session_state[NOTICE] += [("error", problem) for problem in report.problems]
 
 
+def _still_archived(job_id: str) -> bool:
+    try:
+        return bool(svc.get(job_id).archived_at)
+    except CoreError:
+        return False
+
+
 def _ask(key: str, job_id: str | None) -> None:
     """Open (job id) or close (None) the confirmation ``key``; only one is open at a time."""
     for other in (CONFIRM_CANCEL, CONFIRM_DELETE):
@@ -265,7 +272,9 @@ def live_view() -> None:
     for kind, text in notices:
         (st.success if kind == "success" else st.error)(text)
     undo = st.session_state.get(UNDO_ARCHIVE)
-    if undo:
+    if undo and not _still_archived(undo):  # unarchived or deleted meanwhile (another tab, the command line)
+        st.session_state.pop(UNDO_ARCHIVE, None)
+    elif undo:
         st.button(f"Undo: show {undo} again", key="monitor_undo", icon=":material/undo:", on_click=_unarchive,
                   args=(undo,))
 
