@@ -243,10 +243,10 @@ def progress_bar(progress: Progress, *, label: str, small: bool = False) -> None
 COUNT = st.column_config.NumberColumn(format="localized")  # 19,200 as elsewhere on the page
 PROGRESS = st.column_config.ProgressColumn("progress", format="%.0f%%", min_value=0, max_value=100)
 JOBS_COLUMNS = {
-    "job": st.column_config.TextColumn("job", width=215),
-    "input files": st.column_config.TextColumn("input files", width=170),
+    "job": st.column_config.TextColumn("job", width=200),
+    "input files": st.column_config.TextColumn("input files", width=160),
     "rows": st.column_config.NumberColumn("rows", format="localized", width=70),
-    "task": st.column_config.TextColumn("task", width=60),
+    "task": st.column_config.TextColumn("task", width=85),
     "status": st.column_config.TextColumn("status", width=110),
     "progress": st.column_config.ProgressColumn("answered", format="%.0f%%", min_value=0, max_value=100, width=80),
     "not answered": st.column_config.TextColumn("not answered", width=165),
