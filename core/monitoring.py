@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from core.pricing import format_cost
 from core.vocabulary import (
     PART_WORDS,
+    ARCHIVED,
     PROGRESS_PARTS,
     REQUEST,
     ROW,
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 __all__ = [  # status_text, format_time and format_duration live in core.vocabulary; kept here for the pages
     "Cycle", "DEFAULT_REFRESH_SECONDS", "JOB_TABLE_COLUMNS", "Progress", "Timing", "active_jobs", "batch_fraction",
     "batch_progress", "batch_table", "cost_line", "filter_jobs", "format_duration", "format_time", "job_errors",
-    "job_fraction", "job_label", "job_progress", "job_table", "needs_collecting", "plain_error", "refresh_cycle",
-    "rows_to_rerun", "status_text", "timing",
+    "job_fraction", "job_label", "job_progress", "job_table", "jobs_count_line", "list_state", "needs_collecting",
+    "plain_error", "refresh_cycle", "rows_to_rerun", "status_text", "timing",
 ]
 
 TERMINAL_TIMESTAMPS = ("completed_at", "failed_at", "expired_at", "cancelled_at")
@@ -112,8 +113,13 @@ class Progress:
         """``6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``: the answered
         part always, the others when not zero."""
         text = f"{number(self.answered)} of {count(self.total, self.unit)} answered ({self.percent()})"
-        others = [f"{number(n)} {PART_WORDS[name]}" for name, n in self.parts()[1:] if n]
-        return ", ".join([text, *others])
+        others = self.describe_unanswered()
+        return text if others == "none" else f"{text}, {others}"
+
+    def describe_unanswered(self) -> str:
+        """The parts other than ``answered`` that are not zero (``5 failed, 75 not yet run``),
+        or ``none`` when everything was answered."""
+        return ", ".join(f"{number(n)} {PART_WORDS[name]}" for name, n in self.parts()[1:] if n) or "none"
 
     def to_record(self) -> dict[str, int | str]:
         """The parts as plain data (``--json``)."""
@@ -202,38 +208,65 @@ def batch_fraction(batch: BatchRecord) -> float:
     return batch_progress(batch).fraction
 
 
-JOB_TABLE_COLUMNS = ["job", "task", "status", "created", "rows", "failed", "progress", "model"]
+#: The jobs table: what tells jobs apart (name and id, input files, rows, task) and their state:
+#: ``progress`` is the answered share in percent and ``not answered`` the other three parts of
+#: :func:`job_progress` in words, so a cancelled job reads 34% with "13,165 cancelled or expired"
+#: beside it, never a full bar. Eight columns fit the page at 1440 px; the model, provider,
+#: parent job, requests and batches are in the selected job's section below the table.
+JOB_TABLE_COLUMNS = ["job", "input files", "rows", "task", "status", "progress", "not answered", "created"]
 
 
 def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
-    """One row per job, newest first, for a sortable table that fits the page without a
-    sideways scroll: what tells jobs apart and shows their state. The rest (provider, parent
-    job, requests, batches) is in the selected job's section below the table.
+    """One row per job, newest first (columns: :data:`JOB_TABLE_COLUMNS`).
 
     ``job`` is the job's name and id (``Spring run · job_...``) when it has a name; ``task`` is
     short ("task 1", "task 1 re-run" for a job re-running another's gaps); ``status`` adds "not
-    collected" for a finished job whose results are still to fetch; ``progress`` is the
-    answered share in percent and ``failed`` the failed part, both from :func:`job_progress`."""
+    collected" for a finished job whose results are still to fetch and "archived" for an
+    archived one."""
     import pandas as pd
 
     records = []
     for job in sorted(jobs, key=lambda j: j.created_at, reverse=True):
         progress = job_progress(job)
         status = status_text(job.status)
+        if needs_collecting(job):
+            status = f"{status}, not collected"
+        if job.archived_at:
+            status = f"{status}, {ARCHIVED}"
         records.append({
             "job": f"{_cut(job.name, NAME_CHARS_IN_LABEL)} · {job.id}" if job.name else job.id,
-            "task": task_short(job.task, retry=bool(job.retry_of)),
-            "status": f"{status}, not collected" if needs_collecting(job) else status,
-            "created": _parse_iso(job.created_at),
+            "input files": input_files(job),
             "rows": job.n_rows,
-            "failed": progress.failed,
+            "task": task_short(job.task, retry=bool(job.retry_of)),
+            "status": status,
             "progress": round(100 * progress.fraction, 1),
-            "model": job.model,
+            "not answered": progress.describe_unanswered(),
+            "created": _parse_iso(job.created_at),
         })
     return pd.DataFrame(records, columns=JOB_TABLE_COLUMNS)
 
 
+def list_state(jobs: Iterable[Job]) -> frozenset[tuple[str, bool, bool]]:
+    """What the job counts (the sidebar's "Active jobs: N of M") and the page's refresh timer
+    depend on: each job's id, whether it is active and whether it is archived.
+
+    A view that refreshes itself on a timer fixed when the page was drawn compares this before
+    and after its refresh; when it changed (a job started, finished, was added, archived or
+    deleted) the whole page is drawn again, so the timer starts or stops and the counts agree."""
+    return frozenset((j.id, j.is_active, bool(j.archived_at)) for j in jobs)
+
+
+def jobs_count_line(jobs: Sequence[Job], *, archived: int = 0, emphasis: str = "") -> str:
+    """``Active jobs: 1 of 12`` over the jobs that are not archived, and how many archived jobs
+    are left out of the count (``Active jobs: 1 of 12 (3 archived, not counted)``). The active
+    count is wrapped in ``emphasis`` (``**`` for Markdown)."""
+    shown = [j for j in jobs if not j.archived_at]
+    text = f"Active jobs: {emphasis}{number(len(active_jobs(shown)))}{emphasis} of {number(len(shown))}"
+    return text + (f" ({number(archived)} {ARCHIVED}, not counted)" if archived else "")
+
+
 def filter_jobs(jobs: Sequence[Job], *, tasks: Sequence[str] = (), statuses: Sequence[str] = ()) -> list[Job]:
+    """The jobs of any of ``tasks`` with any of ``statuses`` (an empty choice keeps all)."""
     return [j for j in jobs if (not tasks or j.task in tasks) and (not statuses or j.status in statuses)]
 
 
@@ -368,13 +401,16 @@ class Cycle:
         return any(j.is_active for j in self.jobs)
 
 
-def refresh_cycle(service, *, collect: bool = True) -> Cycle:  # service: core.jobs.JobService
+def refresh_cycle(service, *, collect: bool = True, archived: bool | None = False) -> Cycle:
     """Ask the provider about every active batch (one registry write), then collect each job
-    that has finished but was not collected yet. Problems come back as messages."""
+    that has finished but was not collected yet. Problems come back as messages.
+
+    ``service`` is a :class:`core.jobs.JobService`; ``archived`` chooses the jobs listed as
+    :meth:`~core.jobs.JobService.list_jobs` does (``None``: archived ones too)."""
     from core.errors import CoreError
 
     problems: list[str] = []
-    jobs = service.list_jobs()
+    jobs = service.list_jobs(archived=archived)
     live = [j.id for j in jobs if j.is_active or _may_lag(j)]
     if live:
         try:

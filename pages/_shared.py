@@ -94,7 +94,13 @@ def focus_job(job_id: str) -> None:
 
 
 def sidebar(svc: JobService, pages: list) -> None:
-    """Navigation, provider, key status (never the key), data folder and active jobs."""
+    """Navigation, provider, key status (never the key), data folder and active jobs.
+
+    The job counts are the Monitor page's: jobs that are not archived (archived ones are said
+    apart). Monitor draws the whole app again whenever a job starts, finishes, is added,
+    archived or deleted, so these counts follow its refreshes."""
+    from core.monitoring import jobs_count_line  # imported here: this function is all the sidebar owns
+
     cfg = svc.settings
     with st.sidebar:
         st.markdown("## BiodiversityASSET")
@@ -124,6 +130,7 @@ def sidebar(svc: JobService, pages: list) -> None:
         st.markdown(f"Data folder: `{cfg.data_dir}`")
         try:
             jobs, damaged = svc.scan_jobs()
+            archived = len(svc.list_jobs(archived=True))
         except CoreError as exc:
             st.error(str(exc))
             return
@@ -131,5 +138,4 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.warning(notice)
         for record in damaged:
             st.warning(str(record))
-        active = sum(1 for j in jobs if j.is_active)
-        st.markdown(f"Active jobs: **{active}** of {len(jobs)}")
+        st.markdown(jobs_count_line(jobs, archived=archived, emphasis="**"))

@@ -20,6 +20,8 @@ from core.monitoring import (
     job_label,
     JOB_TABLE_COLUMNS,
     job_table,
+    jobs_count_line,
+    list_state,
     needs_collecting,
     plain_error,
     refresh_cycle,
@@ -128,23 +130,49 @@ def test_tables_and_labels_read_as_words() -> None:
         "job_1 · Investment activity (task 1) · no input files · 100 rows")
 
 
-def test_job_table_fits_the_page_and_keeps_what_picks_a_job() -> None:
-    """Eight columns fit the page at 1400 px without a sideways scroll; the rest (provider,
-    parent job, requests, batches) is in the job's own section."""
+def test_job_table_tells_jobs_apart_and_shows_the_four_parts() -> None:
+    """Name and id, input files, rows and task tell jobs apart; status and the four progress
+    parts show their state (model, provider, parent job, requests and batches are in the job's
+    own section)."""
     running = make_job(batch(status="in_progress", total=50, completed=20, failed=5))
-    uncollected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    uncollected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"), n=50)
     uncollected.id = "job_2"
     collected = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
     collected.id, collected.collected_at, collected.retry_of = "job_3", "2026-11-25T11:00:00+00:00", "job_2"
     collected.created_at = "2026-11-25T11:00:00+00:00"
+    collected.archived_at = "2026-11-26T11:00:00+00:00"
     table = job_table([running, uncollected, collected]).set_index("job")
-    assert list(job_table([running]).columns) == JOB_TABLE_COLUMNS and len(JOB_TABLE_COLUMNS) <= 8
-    assert table.loc["job_1", "status"] == "running" and table.loc["job_1", "failed"] == 5
+    assert list(job_table([running]).columns) == JOB_TABLE_COLUMNS
+    assert table.loc["job_1", "status"] == "running" and table.loc["job_1", "progress"] == 20.0  # of 100 requests
+    assert table.loc["job_1", "not answered"] == "5 failed, 75 not yet run"
+    assert table.loc["job_2", "not answered"] == "none"
     assert table.loc["job_2", "status"] == "completed, not collected"
-    assert table.loc["job_3", "status"] == "completed"
+    assert table.loc["job_3", "status"] == "completed, archived"
     assert table.loc["job_1", "task"] == "task 1" and table.loc["job_3", "task"] == "task 1 re-run"
-    assert table.loc["job_1", "model"] == "m" and table.loc["job_1", "rows"] == 100
+    assert table.loc["job_1", "input files"] == "no input files" and table.loc["job_1", "rows"] == 100
     assert next(iter(table.index)) == "job_3"  # newest first
+
+
+def test_list_state_changes_when_a_job_starts_finishes_is_added_or_archived() -> None:
+    """What makes the Monitor draw the whole app again (its timer and the sidebar's counts)."""
+    idle = make_job(batch(status="completed", completed=50, total=50, output_file_id="f"))
+    before = list_state([idle])
+    assert list_state([idle]) == before  # progress alone changes nothing
+    started = make_job(batch(status="in_progress", total=50, completed=1))
+    started.id = "job_2"
+    assert list_state([idle, started]) != before  # a re-run was added and runs
+    idle.archived_at = "2026-11-26T11:00:00+00:00"
+    assert list_state([idle]) != before
+
+
+def test_jobs_count_line_counts_what_monitor_lists() -> None:
+    running = make_job(batch(status="in_progress", total=50, completed=1))
+    done = make_job(batch(status="completed", completed=50, total=50))
+    archived = make_job(batch(status="completed", completed=50, total=50))
+    archived.archived_at = "2026-11-26T11:00:00+00:00"
+    assert jobs_count_line([running, done]) == "Active jobs: 1 of 2"
+    assert jobs_count_line([running, done, archived], archived=1, emphasis="**") == (
+        "Active jobs: **1** of 2 (1 archived, not counted)")
 
 
 @pytest.mark.parametrize("amount, text", [

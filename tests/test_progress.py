@@ -82,7 +82,7 @@ def test_parts_of_running_failed_queued_and_expired_batches() -> None:
     progress = job_progress(job)
     assert dict(progress.parts()) == {"answered": 50, "failed": 57, "cancelled_or_expired": 18, "not_run": 75}
     assert progress.total == 200 and progress.unit == "request"
-    assert job_table([job]).loc[0, "failed"] == 57
+    assert job_table([job]).loc[0, "not answered"] == "57 failed, 18 cancelled or expired, 75 not yet run"
 
 
 def test_collected_jobs_count_rows_by_their_status() -> None:
