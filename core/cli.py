@@ -31,6 +31,7 @@ from core.vocabulary import PART_WORDS, count, format_duration, format_time, num
 
 if TYPE_CHECKING:
     from core.jobs import JobService
+    from core.jobview import ShownJob
     from core.models import Job
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -377,8 +378,8 @@ class Cli:
                                     + ", ".join(j.id for j in unsent) + "; see above.")
             else:
                 self.say(f"Finished. Download with: python -m core download --batch-id {' '.join(j.id for j in jobs)}")
-        else:
-            jobs = self.service.refresh(ids)
+        else:  # a finished job is read without validating it in full (core.jobview); a running one is refreshed
+            jobs = self.service.show(ids)
             for job in jobs:
                 self.say(progress_line(job, with_time=True))
                 if job.name or job.note:
@@ -395,7 +396,7 @@ class Cli:
     def _list_jobs(self, *, archived: bool) -> dict[str, Any]:
         """The job table: a header, then one line per job, newest first."""
         self.service.refresh()
-        jobs, damaged = self.service.scan_jobs(archived=archived)
+        jobs, damaged = self.service.scan_views(archived=archived)  # read-only views: no pydantic (core.jobview)
         for notice in self.service.notices():  # jobs restored after a registry loss
             print(f"notice: {notice}", file=self.err)
         for damage in damaged:
@@ -696,7 +697,7 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{number(n)} {s}" for s, n in counts.items() if n) or "no rows"
 
 
-def progress_line(job: Job, *, with_time: bool = False) -> str:
+def progress_line(job: ShownJob, *, with_time: bool = False) -> str:
     """``job_...  cancelled  6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``;
     with ``with_time``, the elapsed time and, while it runs, the time left."""
     line = f"{job.id}  {status_text(job.status):<22} {job_progress(job).describe()}"
@@ -705,7 +706,7 @@ def progress_line(job: Job, *, with_time: bool = False) -> str:
     return line
 
 
-def live_text(jobs: Sequence[Job], width: int = 24) -> str:
+def live_text(jobs: Sequence[ShownJob], width: int = 24) -> str:
     """The line redrawn on a terminal while waiting: a bar of the answered share over all the
     jobs waited for, the parts, and the time left of the slowest."""
     progress = [job_progress(j) for j in jobs]
@@ -741,7 +742,7 @@ class _LiveLine:
 LIST_HEADER = ("JOB", "CREATED (UTC)", "TASK", "STATUS", "ROWS", "ANSWERED", "MODEL", "NAME · INPUT FILES")
 
 
-def job_list_lines(jobs: Sequence[Job]) -> list[str]:
+def job_list_lines(jobs: Sequence[ShownJob]) -> list[str]:
     """``status --list-jobs``: a header and one aligned line per job (id, creation date, task,
     status, rows, answered share, model, then the name and input files)."""
     rows = [LIST_HEADER] + [
@@ -761,7 +762,7 @@ def _one_line(text: str | None, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(job: ShownJob) -> dict[str, Any]:
     """The machine-readable view of a job used by ``--json``."""
     done, failed, total = job.progress()
     return {

@@ -1,0 +1,217 @@
+"""Read-only views of job records for showing them, without pydantic.
+
+``python -m core status --list-jobs`` (and the status of a finished job) only shows records.
+Validating each one as a :class:`core.models.Job` means importing pydantic and building the
+models, a few tenths of a second at every start, longer than the whole listing. A view is
+read instead, and validation is lazy:
+
+* every record in the registry was written from a validated ``Job`` (``Job.to_record``);
+* a view reads the fields it shows, with the record's defaults, and checks each one's type;
+  a record with anything missing, unknown or of another type (an older record, a hand edit)
+  is handed to pydantic, which gives the job or the same "record damaged" report as before;
+* anything that acts on a job (refresh, cancel, collect, retry, edit, ...) still goes
+  through :meth:`JobService.get` and full validation.
+
+The cost of the trade: a record damaged only in a field no view shows (its prompts, its job
+folder) is listed like the others; the damage is reported when the job is acted on, and by
+``python -m core registry``, which validates every record.
+
+Status, activity and counts come from the same rules as the records' (:mod:`core.jobstate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
+
+from core.jobstate import BatchState, JobState
+
+if TYPE_CHECKING:
+    from core.jobs.recovery import DamagedRecord
+    from core.models import Job
+
+    ShownJob = Union["JobView", Job]  # what listing and status show: a view, or a validated record
+
+__all__ = ["BATCH_FIELDS", "JOB_FIELDS", "BatchView", "JobView", "SourceView", "read_view", "read_views"]
+
+_REQUIRED = object()  # no default: a record without the field is not read as a view
+_INT = (int,)
+_STR = (str,)
+_OPT_STR = (str, type(None))
+
+# field -> (accepted types, default as in core.models); tests/test_cli_speed.py checks the
+# names and defaults against the pydantic models, so the two cannot drift apart.
+BATCH_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "key": (_STR, _REQUIRED),
+    "n_requests": (_INT, _REQUIRED),
+    "status": (_STR, "pending"),
+    "batch_id": (_OPT_STR, None),
+    "output_file_id": (_OPT_STR, None),
+    "total": (_INT, 0),
+    "completed": (_INT, 0),
+    "failed": (_INT, 0),
+    "errors": ((list,), ()),
+    "timestamps": ((dict,), {}),
+    "last_checked_at": (_OPT_STR, None),
+    "last_error": (_OPT_STR, None),
+}
+SOURCE_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "index": (_INT, _REQUIRED),
+    "name": (_STR, _REQUIRED),
+    "rows_read": (_INT, _REQUIRED),
+    "rows_kept": (_INT, _REQUIRED),
+}
+JOB_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "id": (_STR, _REQUIRED),
+    "task": (_STR, _REQUIRED),
+    "provider": (_STR, _REQUIRED),
+    "model": (_STR, _REQUIRED),
+    "max_tokens": (_INT, _REQUIRED),
+    "created_at": (_STR, _REQUIRED),
+    "name": (_OPT_STR, None),
+    "note": (_OPT_STR, None),
+    "archived_at": (_OPT_STR, None),
+    "parent_job_id": (_OPT_STR, None),
+    "retry_of": (_OPT_STR, None),
+    "job_dir": (_STR, _REQUIRED),
+    "output_dir": (_STR, _REQUIRED),
+    "n_rows": (_INT, _REQUIRED),
+    "n_requests": (_INT, _REQUIRED),
+    "sources": ((list,), _REQUIRED),
+    "prompts": ((dict,), _REQUIRED),
+    "estimate": ((dict,), _REQUIRED),
+    "batches": ((list,), _REQUIRED),
+    "collected_at": (_OPT_STR, None),
+    "result_counts": ((dict, type(None)), None),
+    "output_files": ((list,), ()),
+    "usage": ((dict, type(None)), None),
+}
+_PROVIDERS = ("openai", "local")  # core.models.Job.provider
+
+
+class _NotAView(Exception):
+    """The record holds something a view does not read as it is: pydantic decides."""
+
+
+def _fields(record: Any, spec: Mapping[str, tuple[tuple[type, ...], Any]]) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise _NotAView
+    values: dict[str, Any] = {}
+    for name, (types, default) in spec.items():
+        if name not in record:
+            if default is _REQUIRED:
+                raise _NotAView
+            values[name] = default
+            continue
+        value = record[name]
+        # bool is an int to isinstance, not to the records: pydantic decides about it
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise _NotAView
+        values[name] = value
+    return values
+
+
+def _int_values(mapping: Mapping[str, Any], *, none: bool = False) -> bool:
+    return all(isinstance(k, str) and ((type(v) is int) or (none and v is None)) for k, v in mapping.items())
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView(BatchState):
+    """What is shown of one batch of a job."""
+
+    key: str
+    n_requests: int
+    status: str
+    batch_id: str | None
+    output_file_id: str | None
+    total: int
+    completed: int
+    failed: int
+    errors: tuple[str, ...]
+    timestamps: Mapping[str, int | None]
+    last_checked_at: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """What is shown of one input file of a job."""
+
+    index: int
+    name: str
+    rows_read: int
+    rows_kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobView(JobState):
+    """What is shown of a job: read from its registry record, never written back."""
+
+    id: str
+    task: str
+    provider: str
+    model: str
+    max_tokens: int
+    created_at: str
+    name: str | None
+    note: str | None
+    archived_at: str | None
+    parent_job_id: str | None
+    retry_of: str | None
+    job_dir: str
+    output_dir: str
+    n_rows: int
+    n_requests: int
+    sources: tuple[SourceView, ...]
+    prompts: Mapping[str, str]
+    estimate: Mapping[str, Any]
+    batches: tuple[BatchView, ...]
+    collected_at: str | None
+    result_counts: Mapping[str, int] | None
+    output_files: tuple[str, ...]
+    usage: Mapping[str, Any] | None
+
+
+def _batch(record: Any) -> BatchView:
+    values = _fields(record, BATCH_FIELDS)
+    if not all(isinstance(e, str) for e in values["errors"]) or not _int_values(values["timestamps"], none=True):
+        raise _NotAView
+    return BatchView(**{**values, "errors": tuple(values["errors"])})
+
+
+def read_view(record: Any) -> JobView | None:
+    """The view of a registry record, or None when the record must be validated in full
+    (something missing, unknown or of another type than the views read)."""
+    try:
+        values = _fields(record, JOB_FIELDS)
+        if values["provider"] not in _PROVIDERS or not all(isinstance(v, str) for v in values["prompts"].values()):
+            raise _NotAView
+        if values["result_counts"] is not None and not _int_values(values["result_counts"]):
+            raise _NotAView
+        if not all(isinstance(p, str) for p in values["output_files"]):
+            raise _NotAView
+        sources = tuple(SourceView(**_fields(s, SOURCE_FIELDS)) for s in values["sources"])
+        batches = tuple(_batch(b) for b in values["batches"])
+    except _NotAView:
+        return None
+    return JobView(**{**values, "sources": sources, "batches": batches, "output_files": tuple(values["output_files"])})
+
+
+def read_views(records: Iterable[Mapping[str, Any]]) -> tuple[list[ShownJob], list[DamagedRecord]]:
+    """(jobs to show, damaged records) of registry records, in the records' order: a view of
+    each record that reads as one, else the validated job (pydantic loads at the first such
+    record), else the damage, as :func:`core.jobs.recovery.read_records` reports it."""
+    from core.jobs.recovery import JobRecordDamaged, job_from_record
+
+    shown: list[ShownJob] = []
+    damaged: list[DamagedRecord] = []
+    for record in records:
+        view = read_view(record)
+        if view is not None:
+            shown.append(view)
+            continue
+        try:
+            shown.append(job_from_record(record))
+        except JobRecordDamaged as exc:
+            damaged.append(exc.damage)
+    return shown, damaged
