@@ -22,6 +22,7 @@ Status, activity and counts come from the same rules as the records' (:mod:`core
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
 
 from core.jobstate import BatchState, JobState
@@ -32,18 +33,23 @@ if TYPE_CHECKING:
 
     ShownJob = Union["JobView", Job]  # what listing and status show: a view, or a validated record
 
-__all__ = ["BATCH_FIELDS", "JOB_FIELDS", "BatchView", "JobView", "SourceView", "read_view", "read_views"]
+__all__ = ["BATCH_FIELDS", "JOB_FIELDS", "REQUIRED", "SOURCE_FIELDS", "BatchView", "JobView", "SourceView", "read_view",
+           "read_views"]
 
-_REQUIRED = object()  # no default: a record without the field is not read as a view
+REQUIRED = object()  # no default: a record without the field is not read as a view
 _INT = (int,)
 _STR = (str,)
 _OPT_STR = (str, type(None))
+_NO_ITEMS: Mapping[str, Any] = MappingProxyType({})  # an empty default no view can change
 
-# field -> (accepted types, default as in core.models); tests/test_cli_speed.py checks the
-# names and defaults against the pydantic models, so the two cannot drift apart.
+# field -> (accepted types, default as in core.models); tests/test_jobview.py checks the names,
+# defaults and required fields against the pydantic models, so the two cannot drift apart.
 BATCH_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
-    "key": (_STR, _REQUIRED),
-    "n_requests": (_INT, _REQUIRED),
+    "key": (_STR, REQUIRED),
+    "request_file": (_STR, REQUIRED),
+    "n_requests": (_INT, REQUIRED),
+    "first_custom_id": (_STR, REQUIRED),
+    "last_custom_id": (_STR, REQUIRED),
     "status": (_STR, "pending"),
     "batch_id": (_OPT_STR, None),
     "output_file_id": (_OPT_STR, None),
@@ -51,36 +57,36 @@ BATCH_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
     "completed": (_INT, 0),
     "failed": (_INT, 0),
     "errors": ((list,), ()),
-    "timestamps": ((dict,), {}),
+    "timestamps": ((dict,), _NO_ITEMS),
     "last_checked_at": (_OPT_STR, None),
     "last_error": (_OPT_STR, None),
 }
 SOURCE_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
-    "index": (_INT, _REQUIRED),
-    "name": (_STR, _REQUIRED),
-    "rows_read": (_INT, _REQUIRED),
-    "rows_kept": (_INT, _REQUIRED),
+    "index": (_INT, REQUIRED),
+    "name": (_STR, REQUIRED),
+    "rows_read": (_INT, REQUIRED),
+    "rows_kept": (_INT, REQUIRED),
 }
 JOB_FIELDS: dict[str, tuple[tuple[type, ...], Any]] = {
-    "id": (_STR, _REQUIRED),
-    "task": (_STR, _REQUIRED),
-    "provider": (_STR, _REQUIRED),
-    "model": (_STR, _REQUIRED),
-    "max_tokens": (_INT, _REQUIRED),
-    "created_at": (_STR, _REQUIRED),
+    "id": (_STR, REQUIRED),
+    "task": (_STR, REQUIRED),
+    "provider": (_STR, REQUIRED),
+    "model": (_STR, REQUIRED),
+    "max_tokens": (_INT, REQUIRED),
+    "created_at": (_STR, REQUIRED),
     "name": (_OPT_STR, None),
     "note": (_OPT_STR, None),
     "archived_at": (_OPT_STR, None),
     "parent_job_id": (_OPT_STR, None),
     "retry_of": (_OPT_STR, None),
-    "job_dir": (_STR, _REQUIRED),
-    "output_dir": (_STR, _REQUIRED),
-    "n_rows": (_INT, _REQUIRED),
-    "n_requests": (_INT, _REQUIRED),
-    "sources": ((list,), _REQUIRED),
-    "prompts": ((dict,), _REQUIRED),
-    "estimate": ((dict,), _REQUIRED),
-    "batches": ((list,), _REQUIRED),
+    "job_dir": (_STR, REQUIRED),
+    "output_dir": (_STR, REQUIRED),
+    "n_rows": (_INT, REQUIRED),
+    "n_requests": (_INT, REQUIRED),
+    "sources": ((list,), REQUIRED),
+    "prompts": ((dict,), REQUIRED),
+    "estimate": ((dict,), REQUIRED),
+    "batches": ((list,), REQUIRED),
     "collected_at": (_OPT_STR, None),
     "result_counts": ((dict, type(None)), None),
     "output_files": ((list,), ()),
@@ -99,7 +105,7 @@ def _fields(record: Any, spec: Mapping[str, tuple[tuple[type, ...], Any]]) -> di
     values: dict[str, Any] = {}
     for name, (types, default) in spec.items():
         if name not in record:
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 raise _NotAView
             values[name] = default
             continue
@@ -120,7 +126,10 @@ class BatchView(BatchState):
     """What is shown of one batch of a job."""
 
     key: str
+    request_file: str
     n_requests: int
+    first_custom_id: str
+    last_custom_id: str
     status: str
     batch_id: str | None
     output_file_id: str | None

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from core.client import BatchClient
     from core.jobs import collect as collecting
     from core.jobs import reconcile as reconciling
-    from core.jobs import token_limits
     from core.jobview import ShownJob
     from core.models import BatchRecord, Job, SourceRecord
     from core.planning import Preparation
