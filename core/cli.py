@@ -3,10 +3,12 @@
 Covers the previous tool's three scripts. Core errors become one-line messages here, at the
 boundary; the library itself never prints. Exit codes: 0 done, 1 a one-line ``error:`` reason
 (the command could not do what was asked), 2 a usage error (argparse: unknown option, missing
-value), 130 interrupted.
+value), 130 interrupted, 141 the output was closed early (``| head``).
 
 Starting is kept fast: pandas, pyarrow, openpyxl, the openai SDK and scikit-learn load only in
-the commands that need them (``--help`` and ``status --list-jobs`` need none of them).
+the commands that need them (``--help`` and ``status --list-jobs`` need none of them), and
+pydantic only where a job is acted on: listing jobs and a finished job's status read the
+registry as read-only views (:mod:`core.jobview`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ if TYPE_CHECKING:
     from core.jobview import ShownJob
     from core.models import Job
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 EXIT_CODES = ("exit codes: 0 done; 1 error (one line on stderr starting with 'error:'; with --json also "
-              '{"ok": false, "error": ...}); 2 usage error (unknown option, missing or invalid value); 130 interrupted')
+              '{"ok": false, "error": ...}); 2 usage error (unknown option, missing or invalid value); 130 interrupted; '
+              "141 output closed early (piped into head)")
 LISTED_IN_JSON = 50  # paragraphs per list in evaluate/compare --json; the saved evaluation holds all
 
 
@@ -818,8 +821,18 @@ def _prog() -> str:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
          service: JobService | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    """Run one command; the exit code (see :data:`EXIT_CODES`)."""
+    try:
+        return _run(argv, out=out or sys.stdout, err=err or sys.stderr, service=service)
+    except BrokenPipeError:
+        # the reader went away (``bdasset status --list-jobs | head``): stop without a traceback,
+        # as a command ended by SIGPIPE does; the interpreter must not flush into the closed pipe
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+
+
+def _run(argv: Sequence[str] | None, *, out: TextIO, err: TextIO, service: JobService | None) -> int:
     parser = build_parser()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

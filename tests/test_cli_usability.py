@@ -60,6 +60,12 @@ def test_every_option_has_help_and_the_exit_codes_are_documented() -> None:
                if not isinstance(action, argparse._HelpAction) and not action.help]
     assert missing == []
     assert "0 done" in EXIT_CODES and "1 error" in EXIT_CODES and "2 usage error" in EXIT_CODES
+    # the README says the same as --help (and no longer that every failure is 1)
+    readme = (ROOT / "README.md").read_text()
+    documented = " ".join(readme[readme.index("Exit codes: "):].split("\n\n")[0].split())
+    for code_and_meaning in ("0 done", "1 error", "2 usage error", "130 interrupted", "141 the output was closed"):
+        assert code_and_meaning in documented, code_and_meaning
+    assert "1 with a one-line reason otherwise" not in readme
     code, out, _ = run(None, "--help")
     assert code == 0 and "exit codes:" in out and "delete" in out and "job" in out
     code, _, err = run(None, "status", "--no-such-option")
@@ -188,3 +194,31 @@ def test_help_list_and_a_finished_jobs_status_start_without_heavy_libraries(serv
             f"print(','.join(m for m in {(*HEAVY, 'pydantic', 'tinydb')!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "", (done.stdout, done.stderr)
+
+
+def test_output_closed_early_ends_quietly_with_141(isolated_data_dir: Path) -> None:
+    from core.models import BatchRecord, Job, SourceRecord
+    from core.registry import Registry
+
+    with Registry(isolated_data_dir / "registry.json").transaction() as tx:
+        for i in range(800):  # a listing larger than a pipe's buffer
+            job_id = f"job_20261201_{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}_{i:04x}"
+            tx.put_job(Job(
+                id=job_id, task=TASK1, provider="local", model="m", max_tokens=100, created_at="2026-12-01T00:00:00+00:00",
+                name=f"Run {i}", job_dir=str(isolated_data_dir / job_id), output_dir=str(isolated_data_dir / "out"),
+                n_rows=10, n_requests=10, prompts={}, estimate={},
+                sources=[SourceRecord(index=0, name=f"reports_{i}.csv", rows_read=10, rows_kept=10)],
+                batches=[BatchRecord(key="b000", request_file="r.jsonl", n_requests=10, first_custom_id="a",
+                                     last_custom_id="b", status="completed", batch_id=f"batch_{i}", completed=10,
+                                     output_file_id=f"file-{i}")],  # finished: nothing to ask the provider
+            ).to_record())
+    env = {**os.environ, "BDASSET_DATA_DIR": str(isolated_data_dir), "BDASSET_PROVIDER": "local"}
+    reader = subprocess.Popen([sys.executable, "-m", "core", "status", "--list-jobs"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().startswith(b"JOB ")  # the header, then the reader goes away (| head -1)
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 141
+    assert reader.stderr.read() == b""  # no traceback
+    reader.stderr.close()
+    assert not (isolated_data_dir / "local_backend").exists()  # finished jobs: no backend was started to list them
