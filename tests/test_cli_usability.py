@@ -53,12 +53,25 @@ def test_the_package_installs_with_a_bdasset_console_script() -> None:
 
 
 def test_every_option_has_help_and_the_exit_codes_are_documented() -> None:
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        # every option and argument of every parser, and every command in its parent's list
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                listed = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not listed.get(name):
+                        missing.append(f"{path} {name} (command)")
+                    walk(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
     parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
-               for name, sub in commands.items() for action in sub._actions
-               if not isinstance(action, argparse._HelpAction) and not action.help]
+    walk(parser, "bdasset")
     assert missing == []
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"submit", "status", "download", "job", "delete"} <= set(commands)  # the walk saw the commands
     assert "0 done" in EXIT_CODES and "1 error" in EXIT_CODES and "2 usage error" in EXIT_CODES
     # the README says the same as --help (and no longer that every failure is 1)
     readme = (ROOT / "README.md").read_text()
