@@ -15,13 +15,17 @@ Goal (issue 12): <= 0.3 s for help, list and one job's status.
 
 Compiled bytecode is cached (in a temporary folder, after one warm-up run) as it is for an
 installed package, even when PYTHONDONTWRITEBYTECODE is set; ``--no-bytecode-cache`` measures
-the first run after an edit instead (every module compiled from source).
+the first run after an edit instead (every module compiled from source). ``--instructions`` also
+counts the instructions each command executes (valgrind's callgrind, if installed): a figure a
+busy shared machine does not move, unlike wall and CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,6 +93,17 @@ def wall(commands: list[list[str]], env: dict[str, str], runs: int) -> list[tupl
     return [(statistics.median(w for w, _ in seen), statistics.median(c for _, c in seen)) for seen in times]
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int | None:
+    """Instructions one run executes (callgrind's "Collected"), or None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    done = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found and done.returncode == 0 else None
+
+
 def import_report(argv: list[str], env: dict[str, str], top: int = 5) -> tuple[str, str]:
     """(heaviest top-level imports, heavy libraries imported) of one run."""
     done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], cwd=ROOT, env=env,
@@ -111,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200, help="jobs in the registry")
     parser.add_argument("--runs", type=int, default=5, help="runs per command (the median is shown)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions under valgrind (about 10 s per command)")
     parser.add_argument("--no-bytecode-cache", dest="cache", action="store_false",
                         help="compile every module from source at each run (as right after an edit)")
     args = parser.parse_args()
@@ -143,6 +160,14 @@ def main() -> None:
             over = f" (interpreter + {took - floor:.3f} s)" if goal else ""
             cpu_over = f" (+ {cpu - floor_cpu:.3f} s)" if goal else ""
             rows.append((label, f"{took:.3f} s{over}{verdict}; CPU {cpu:.3f} s{cpu_over}"))
+        if args.instructions:
+            counts = [instructions(argv, env) for _, argv, _ in commands]
+            if counts[0] is None:
+                rows.append(("instructions", "valgrind not found (or failed)"))
+            else:
+                for (label, _, _), n in zip(commands, counts):
+                    rows.append((f"  instructions: {label.split(' (')[0].removeprefix('python ')}",
+                                 f"{n / 1e6:,.0f} M ({n / counts[0]:.1f}x the interpreter's)" if n else "failed"))
         for label, argv, _ in commands[1:]:
             heaviest, heavy = import_report(argv, env)
             rows.append((f"  imports of {label.split(' (')[0].removeprefix('python -m core ')}", heaviest))
