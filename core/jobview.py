@@ -21,7 +21,6 @@ Status, activity and counts come from the same rules as the records' (:mod:`core
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
 
@@ -100,92 +99,111 @@ class _NotAView(Exception):
 
 
 def _fields(record: Any, spec: Mapping[str, tuple[tuple[type, ...], Any]]) -> dict[str, Any]:
-    if not isinstance(record, dict):
+    # exact types, as JSON parsing gives them: a bool is not a count here (pydantic decides)
+    if type(record) is not dict:
         raise _NotAView
-    values: dict[str, Any] = {}
+    values = {name: record.get(name, default) for name, (_, default) in spec.items()}
     for name, (types, default) in spec.items():
-        if name not in record:
-            if default is REQUIRED:
-                raise _NotAView
-            values[name] = default
-            continue
-        value = record[name]
-        # bool is an int to isinstance, not to the records: pydantic decides about it
-        if not isinstance(value, types) or isinstance(value, bool):
+        value = values[name]
+        if type(value) not in types and (value is REQUIRED or value is not default):  # missing, or another type
             raise _NotAView
-        values[name] = value
     return values
 
 
 def _int_values(mapping: Mapping[str, Any], *, none: bool = False) -> bool:
-    return all(isinstance(k, str) and ((type(v) is int) or (none and v is None)) for k, v in mapping.items())
+    return all(type(v) is int or (none and v is None) for v in mapping.values())  # JSON keys are strings
 
 
-@dataclass(frozen=True, slots=True)
-class BatchView(BatchState):
+class _ReadOnly:
+    """Attributes set once, from a record's checked values (slots named after the fields a
+    view reads; plain slots rather than dataclasses, which take longer to define than this
+    whole module to run)."""
+
+    __slots__ = ()
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: change a job through core.jobs.JobService")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
+
+
+class BatchView(_ReadOnly, BatchState):
     """What is shown of one batch of a job."""
 
-    key: str
-    request_file: str
-    n_requests: int
-    first_custom_id: str
-    last_custom_id: str
-    status: str
-    batch_id: str | None
-    output_file_id: str | None
-    total: int
-    completed: int
-    failed: int
-    errors: tuple[str, ...]
-    timestamps: Mapping[str, int | None]
-    last_checked_at: str | None
-    last_error: str | None
+    __slots__ = tuple(BATCH_FIELDS)
+    if TYPE_CHECKING:
+        key: str
+        request_file: str
+        n_requests: int
+        first_custom_id: str
+        last_custom_id: str
+        status: str
+        batch_id: str | None
+        output_file_id: str | None
+        total: int
+        completed: int
+        failed: int
+        errors: tuple[str, ...]
+        timestamps: Mapping[str, int | None]
+        last_checked_at: str | None
+        last_error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SourceView:
+class SourceView(_ReadOnly):
     """What is shown of one input file of a job."""
 
-    index: int
-    name: str
-    rows_read: int
-    rows_kept: int
+    __slots__ = tuple(SOURCE_FIELDS)
+    if TYPE_CHECKING:
+        index: int
+        name: str
+        rows_read: int
+        rows_kept: int
 
 
-@dataclass(frozen=True, slots=True)
-class JobView(JobState):
+class JobView(_ReadOnly, JobState):
     """What is shown of a job: read from its registry record, never written back."""
 
-    id: str
-    task: str
-    provider: str
-    model: str
-    max_tokens: int
-    created_at: str
-    name: str | None
-    note: str | None
-    archived_at: str | None
-    parent_job_id: str | None
-    retry_of: str | None
-    job_dir: str
-    output_dir: str
-    n_rows: int
-    n_requests: int
-    sources: tuple[SourceView, ...]
-    prompts: Mapping[str, str]
-    estimate: Mapping[str, Any]
-    batches: tuple[BatchView, ...]
-    collected_at: str | None
-    result_counts: Mapping[str, int] | None
-    output_files: tuple[str, ...]
-    usage: Mapping[str, Any] | None
+    __slots__ = tuple(JOB_FIELDS)
+    if TYPE_CHECKING:
+        id: str
+        task: str
+        provider: str
+        model: str
+        max_tokens: int
+        created_at: str
+        name: str | None
+        note: str | None
+        archived_at: str | None
+        parent_job_id: str | None
+        retry_of: str | None
+        job_dir: str
+        output_dir: str
+        n_rows: int
+        n_requests: int
+        sources: tuple[SourceView, ...]
+        prompts: Mapping[str, str]
+        estimate: Mapping[str, Any]
+        batches: tuple[BatchView, ...]
+        collected_at: str | None
+        result_counts: Mapping[str, int] | None
+        output_files: tuple[str, ...]
+        usage: Mapping[str, Any] | None
 
 
 def _batch(record: Any) -> BatchView:
     values = _fields(record, BATCH_FIELDS)
     if not all(isinstance(e, str) for e in values["errors"]) or not _int_values(values["timestamps"], none=True):
         raise _NotAView
-    return BatchView(**{**values, "errors": tuple(values["errors"])})
+    values["errors"] = tuple(values["errors"])
+    return BatchView(values)
 
 
 def read_view(record: Any) -> JobView | None:
@@ -199,11 +217,12 @@ def read_view(record: Any) -> JobView | None:
             raise _NotAView
         if not all(isinstance(p, str) for p in values["output_files"]):
             raise _NotAView
-        sources = tuple(SourceView(**_fields(s, SOURCE_FIELDS)) for s in values["sources"])
-        batches = tuple(_batch(b) for b in values["batches"])
+        values["sources"] = tuple(SourceView(_fields(s, SOURCE_FIELDS)) for s in values["sources"])
+        values["batches"] = tuple(_batch(b) for b in values["batches"])
     except _NotAView:
         return None
-    return JobView(**{**values, "sources": sources, "batches": batches, "output_files": tuple(values["output_files"])})
+    values["output_files"] = tuple(values["output_files"])
+    return JobView(values)
 
 
 def read_views(records: Iterable[Mapping[str, Any]]) -> tuple[list[ShownJob], list[DamagedRecord]]:
