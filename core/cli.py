@@ -3,10 +3,12 @@
 Covers the previous tool's three scripts. Core errors become one-line messages here, at the
 boundary; the library itself never prints. Exit codes: 0 done, 1 a one-line ``error:`` reason
 (the command could not do what was asked), 2 a usage error (argparse: unknown option, missing
-value), 130 interrupted.
+value), 130 interrupted, 141 the output was closed early (``| head``).
 
 Starting is kept fast: pandas, pyarrow, openpyxl, the openai SDK and scikit-learn load only in
-the commands that need them (``--help`` and ``status --list-jobs`` need none of them).
+the commands that need them (``--help`` and ``status --list-jobs`` need none of them), and
+pydantic only where a job is acted on: listing jobs and a finished job's status read the
+registry as read-only views (:mod:`core.jobview`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from core.vocabulary import PART_WORDS, count, format_duration, format_time, num
 
 if TYPE_CHECKING:
     from core.jobs import JobService
+    from core.jobview import ShownJob
     from core.models import Job
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 0, 1, 2, 130, 141
 EXIT_CODES = ("exit codes: 0 done; 1 error (one line on stderr starting with 'error:'; with --json also "
-              '{"ok": false, "error": ...}); 2 usage error (unknown option, missing or invalid value); 130 interrupted')
+              '{"ok": false, "error": ...}); 2 usage error (unknown option, missing or invalid value); 130 interrupted; '
+              "141 output closed early (piped into head)")
 LISTED_IN_JSON = 50  # paragraphs per list in evaluate/compare --json; the saved evaluation holds all
 
 
@@ -381,8 +385,8 @@ class Cli:
                                     + ", ".join(j.id for j in unsent) + "; see above.")
             else:
                 self.say(f"Finished. Download with: python -m core download --batch-id {' '.join(j.id for j in jobs)}")
-        else:
-            jobs = self.service.refresh(ids)
+        else:  # a finished job is read without validating it in full (core.jobview); a running one is refreshed
+            jobs = self.service.show(ids)
             for job in jobs:
                 self.say(progress_line(job, with_time=True))
                 if job.name or job.note:
@@ -399,7 +403,7 @@ class Cli:
     def _list_jobs(self, *, archived: bool) -> dict[str, Any]:
         """The job table: a header, then one line per job, newest first."""
         self.service.refresh()
-        jobs, damaged = self.service.scan_jobs(archived=archived)
+        jobs, damaged = self.service.scan_views(archived=archived)  # read-only views: no pydantic (core.jobview)
         for notice in self.service.notices():  # jobs restored after a registry loss
             print(f"notice: {notice}", file=self.err)
         for damage in damaged:
@@ -700,7 +704,7 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{number(n)} {s}" for s, n in counts.items() if n) or "no rows"
 
 
-def progress_line(job: Job, *, with_time: bool = False) -> str:
+def progress_line(job: ShownJob, *, with_time: bool = False) -> str:
     """``job_...  cancelled  6,835 of 20,000 rows answered (34%), 13,165 cancelled or expired``;
     with ``with_time``, the elapsed time and, while it runs, the time left."""
     line = f"{job.id}  {status_text(job.status):<22} {job_progress(job).describe()}"
@@ -709,7 +713,7 @@ def progress_line(job: Job, *, with_time: bool = False) -> str:
     return line
 
 
-def live_text(jobs: Sequence[Job], width: int = 24) -> str:
+def live_text(jobs: Sequence[ShownJob], width: int = 24) -> str:
     """The line redrawn on a terminal while waiting: a bar of the answered share over all the
     jobs waited for, the parts, and the time left of the slowest."""
     progress = [job_progress(j) for j in jobs]
@@ -745,7 +749,7 @@ class _LiveLine:
 LIST_HEADER = ("JOB", "CREATED (UTC)", "TASK", "STATUS", "ROWS", "ANSWERED", "MODEL", "NAME · INPUT FILES")
 
 
-def job_list_lines(jobs: Sequence[Job]) -> list[str]:
+def job_list_lines(jobs: Sequence[ShownJob]) -> list[str]:
     """``status --list-jobs``: a header and one aligned line per job (id, creation date, task,
     status, rows, answered share, model, then the name and input files)."""
     rows = [LIST_HEADER] + [
@@ -765,7 +769,7 @@ def _one_line(text: str | None, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(job: ShownJob) -> dict[str, Any]:
     """The machine-readable view of a job used by ``--json``."""
     done, failed, total = job.progress()
     return {
@@ -821,8 +825,18 @@ def _prog() -> str:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
          service: JobService | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    """Run one command; the exit code (see :data:`EXIT_CODES`)."""
+    try:
+        return _run(argv, out=out or sys.stdout, err=err or sys.stderr, service=service)
+    except BrokenPipeError:
+        # the reader went away (``bdasset status --list-jobs | head``): stop without a traceback,
+        # as a command ended by SIGPIPE does; the interpreter must not flush into the closed pipe
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+
+
+def _run(argv: Sequence[str] | None, *, out: TextIO, err: TextIO, service: JobService | None) -> int:
     parser = build_parser()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

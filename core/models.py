@@ -7,34 +7,26 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from core.errors import RegistryError
+from core.jobstate import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    UNSENT_STATES,
+    BatchState,
+    BatchStatus,
+    JobState,
+    JobStatus,
+)
 
 if TYPE_CHECKING:  # the client (and the openai SDK) load only when a provider is called
     from core.client import BatchInfo
 
-# The provider's batch statuses (OpenAI Batch API), and which of them are final or still at work.
-BatchStatus = Literal[
-    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
-]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"failed", "completed", "expired", "cancelled"})
-ACTIVE_STATUSES: frozenset[str] = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
-
-# Our own states before the provider knows a batch: planned and about to be sent, file
-# uploaded, waiting for room under the enqueued-token limit, or sending failed.
-UNSENT_STATES: frozenset[str] = frozenset({"pending", "uploaded", "queued", "submit_failed"})
-JobStatus = Literal[
-    "submitting",
-    "submit_failed",
-    "in_progress",
-    "cancelling",
-    "completed",
-    "partially_completed",
-    "failed",
-    "expired",
-    "cancelled",
-]
+# The statuses and the state derived from them live in core.jobstate (no pydantic), shared with
+# the read-only views the command line lists jobs with; they are named here too for importers.
+__all__ = ["ACTIVE_STATUSES", "BatchRecord", "BatchStatus", "Job", "JobStatus", "SourceRecord", "TERMINAL_STATUSES",
+           "UNSENT_STATES"]
 
 
-class BatchRecord(BaseModel):
+class BatchRecord(BaseModel, BatchState):
     """One batch file of a job, from intent (``pending``) to a terminal provider status."""
 
     key: str
@@ -63,22 +55,6 @@ class BatchRecord(BaseModel):
     # result files produced elsewhere and imported for this batch (core.interop.files): name,
     # sha256, lines taken, when; their merged lines are the batch's raw output and error files
     imported_results: list[dict[str, Any]] = Field(default_factory=list)
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def is_unsent(self) -> bool:
-        return self.status in UNSENT_STATES
-
-    @property
-    def failed_on_token_limit(self) -> bool:
-        return self.status == "failed" and any("token_limit_exceeded" in e for e in self.errors)
 
     def requeue(self, *, reason: str) -> None:
         """Keep the failed attempt on record and wait for room to send the same file again."""
@@ -125,7 +101,7 @@ class SourceRecord(BaseModel):
     separator: str | None = None
 
 
-class Job(BaseModel):
+class Job(BaseModel, JobState):
     """A submitted labelling job: its inputs, prompts, batches and collected results."""
 
     id: str
@@ -179,41 +155,8 @@ class Job(BaseModel):
                 f"The registry record of job {record.get('id', '?')} is damaged ({where}: {first['msg']})."
             ) from None
 
-    @property
-    def status(self) -> JobStatus:
-        states = [b.status for b in self.batches]
-        if any(s == "submit_failed" for s in states):
-            return "submit_failed"
-        if any(s in ("pending", "uploaded") for s in states):
-            return "submitting"
-        if any(s == "cancelling" for s in states):
-            return "cancelling"
-        if any(s in ACTIVE_STATUSES or s == "queued" for s in states):
-            return "in_progress"
-        distinct = set(states)
-        if len(distinct) == 1:
-            return states[0]  # type: ignore[return-value]
-        if "completed" in distinct:
-            return "partially_completed"
-        return "failed" if "failed" in distinct else "expired" if "expired" in distinct else "cancelled"
-
-    @property
-    def is_finished(self) -> bool:
-        return all(b.is_terminal for b in self.batches)
-
-    @property
-    def is_active(self) -> bool:
-        """Something is still happening: a batch runs or waits in our queue."""
-        return any(b.is_active or b.status == "queued" for b in self.batches)
-
     def batch(self, key: str) -> BatchRecord:
         return next(b for b in self.batches if b.key == key)
-
-    def progress(self) -> tuple[int, int, int]:
-        """(answered, failed, total) requests over all batches."""
-        done = sum(b.completed for b in self.batches)
-        failed = sum(b.failed for b in self.batches)
-        return done, failed, self.n_requests
 
     def to_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

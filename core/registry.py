@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
@@ -912,6 +911,8 @@ class Registry:
             remaining = self._lock_timeout
             if remaining >= 0:
                 remaining = max(0.0, remaining - (time.monotonic() - started))
+            from filelock import FileLock, Timeout  # here: reading needs no lock, and filelock takes a while to import
+
             file_lock = FileLock(self._lock_path, timeout=remaining, mode=PRIVATE_FILE_MODE)
             try:
                 file_lock.acquire()

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping
 
-from dotenv import dotenv_values
-
 from core.errors import CoreError
 
 ProviderName = Literal["openai", "local", "azure", "anthropic"]
@@ -190,6 +188,15 @@ def _secrets_toml(path: Path) -> dict[str, str]:
     return {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float))}
 
 
+def _dotenv(path: Path) -> Mapping[str, str | None]:
+    """The values of a ``.env`` file, if there is one (python-dotenv loads only then)."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return dotenv_values(path)
+
+
 def load_settings(
     *,
     root: Path = PROJECT_ROOT,
@@ -202,7 +209,7 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     sources: list[tuple[str, Mapping[str, str | None]]] = [
         ("environment", env),
-        (".env", dotenv_values(root / ".env") if (root / ".env").is_file() else {}),
+        (".env", _dotenv(root / ".env")),
         ("secrets.toml", _secrets_toml(root / ".streamlit" / "secrets.toml")),
     ]
 

@@ -1,37 +1,20 @@
-"""The two labelling tasks: names, response models, strict JSON schemas and output columns."""
+"""The two labelling tasks: names, response models, strict JSON schemas and output columns.
+
+The response models (pydantic) are in :mod:`core.answers`, loaded at the first
+``TaskSpec.answer_model``: names and titles are read without pydantic (the command line
+lists jobs and checks ``--task`` with them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.errors import TaskError
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 TaskName = Literal["investment_activity_classification", "assetization_features_scoring"]
-
-Binary = Literal[0, 1]
-
-
-class InvestmentActivityAnswer(BaseModel):
-    """What the model must return for task 1."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    Score: Binary
-    Explanation: str = Field(min_length=1)
-
-
-class AssetizationAnswer(BaseModel):
-    """What the model must return for task 2."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    Explanation: str = Field(min_length=1)
-    IntrinsicValueScore: Binary
-    CashFlowScore: Binary
-    OwnershipControlScore: Binary
 
 
 @dataclass(frozen=True)
@@ -40,13 +23,20 @@ class TaskSpec:
 
     name: TaskName
     title: str
-    answer_model: type[BaseModel]
+    answer_name: str  # the answer's model in core.answers: see answer_model
     # response field -> output column, in output order
     columns: dict[str, str]
     score_columns: tuple[str, ...]
     input_folder: str  # relative to the data dir
     output_folder: str  # relative to the data dir
     parent_task: TaskName | None = None
+
+    @property
+    def answer_model(self) -> type[BaseModel]:
+        """The strict pydantic model of an answer (core.answers, imported here at first use)."""
+        from core import answers
+
+        return getattr(answers, self.answer_name)
 
     def response_format(self) -> dict[str, Any]:
         """The strict structured-output block sent with every request."""
@@ -74,7 +64,7 @@ class TaskSpec:
 INVESTMENT_ACTIVITY = TaskSpec(
     name="investment_activity_classification",
     title="Investment activity (task 1)",
-    answer_model=InvestmentActivityAnswer,
+    answer_name="InvestmentActivityAnswer",
     columns={"Score": "score", "Explanation": "explanation"},
     score_columns=("score",),
     input_folder="processed/biodiversity_related_paragraphs",
@@ -84,7 +74,7 @@ INVESTMENT_ACTIVITY = TaskSpec(
 ASSETIZATION_FEATURES = TaskSpec(
     name="assetization_features_scoring",
     title="Assetization features (task 2)",
-    answer_model=AssetizationAnswer,
+    answer_name="AssetizationAnswer",
     columns={
         "IntrinsicValueScore": "intrinsic_value_score",
         "CashFlowScore": "cash_flow_score",

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.models import ACTIVE_STATUSES, BatchRecord
+from core.jobstate import ACTIVE_STATUSES
 from core.pricing import load_price_table
+
+if TYPE_CHECKING:  # pydantic loads only where records are validated
+    from core.models import BatchRecord
 
 ROW_FILE = "rows.csv"
 SNAPSHOT_FILE = "job.json"

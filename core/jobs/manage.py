@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CoreError, JobNotFound, NotReady
-from core.models import ACTIVE_STATUSES, Job
+from core.jobstate import ACTIVE_STATUSES
 from core.pricing import format_cost
 from core.vocabulary import count, status_text
 
 if TYPE_CHECKING:
+    from core.models import Job
     from core.jobs.service import JobService
 
 __all__ = ["DeletionPlan", "DeletionReport", "MAX_NAME_CHARS", "MAX_NOTE_CHARS", "archive", "clean_name",

@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from pydantic import ValidationError
-
 from core.errors import RegistryError
-from core.models import Job
 from core.registry import RecoveryNote
 
+# pydantic (core.models) loads at the first record validated: a refresh with nothing under way,
+# or a job list read through core.jobview, validates none.
 if TYPE_CHECKING:
+    from core.models import Job
     from core.jobs.reconcile import ReconcileReport
     from core.jobs.service import JobService
 
@@ -54,6 +54,10 @@ class JobRecordDamaged(RegistryError):
 
 
 def _damage(record: Mapping[str, Any]) -> DamagedRecord:
+    from pydantic import ValidationError
+
+    from core.models import Job
+
     job_id = str(record.get("id") or "?")
     try:
         Job.model_validate(record)
@@ -68,6 +72,8 @@ def _damage(record: Mapping[str, Any]) -> DamagedRecord:
 
 def job_from_record(record: Mapping[str, Any]) -> Job:
     """The job of a registry record; :class:`JobRecordDamaged` if the record is damaged."""
+    from core.models import Job
+
     try:
         return Job.from_record(dict(record))
     except (RegistryError, TypeError, ValueError):

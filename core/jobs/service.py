@@ -27,7 +27,7 @@ from core.errors import (
     TaskError,
     TransientProviderError,
 )
-from core.jobs import housekeeping, manage, recovery, token_limits
+from core.jobs import housekeeping, manage, recovery
 from core.jobs.common import (
     APP_TAG,
     ROW_FILE,
@@ -38,7 +38,7 @@ from core.jobs.common import (
     upload_name,
     utc_now,
 )
-from core.models import BatchRecord, Job, SourceRecord
+from core.jobview import read_view, read_views
 from core.pricing import load_price_table
 from core.prompts import PromptSet, load_prompts
 from core.registry import Registry
@@ -47,14 +47,17 @@ from core.requests import iter_request_lines, write_request_files
 from core.settings import DEFAULT_MAX_TOKENS, ProviderName, Settings
 from core.tasks import INVESTMENT_ACTIVITY, get_task
 
-# pandas, pyarrow and the openai SDK take about a second to import: they load in the methods
-# that need them, so listing jobs or showing a job's status starts fast (python -m core).
+# pandas, pyarrow and the openai SDK take about a second to import, pydantic (the job records of
+# core.models) a few tenths: they load in the methods that need them, so listing jobs or showing
+# a finished job's status starts fast (python -m core).
 if TYPE_CHECKING:
     import pandas as pd
 
     from core.client import BatchClient
     from core.jobs import collect as collecting
     from core.jobs import reconcile as reconciling
+    from core.jobview import ShownJob
+    from core.models import BatchRecord, Job, SourceRecord
     from core.planning import Preparation
 
 ClientFactory = Callable[[ProviderName], "BatchClient"]
@@ -122,6 +125,9 @@ class JobService:
     # ----- reading -------------------------------------------------------------------------
     def get(self, job_or_batch_id: str) -> Job:
         """A job by its id or by any of its batch ids."""
+        return recovery.job_from_record(self._record(job_or_batch_id))  # damaged: JobRecordDamaged for it alone
+
+    def _record(self, job_or_batch_id: str) -> dict:
         record = self.registry.find_job(job_or_batch_id)
         if record is None:
             raise JobNotFound(
@@ -129,7 +135,7 @@ class JobService:
                 "List known jobs with: python -m core status --list-jobs "
                 "(or recover lost records with: python -m core status --reconcile)"
             )
-        return recovery.job_from_record(record)  # a damaged record: JobRecordDamaged for it alone
+        return record
 
     def list_jobs(self, *, archived: bool | None = False) -> list[Job]:
         """The jobs, newest first: those not archived (``archived=True``: only the archived
@@ -141,6 +147,26 @@ class JobService:
         jobs are left out unless asked for (as in :meth:`list_jobs`)."""
         where = None if archived is None else (lambda record: bool(record.get("archived_at")) is archived)
         return recovery.read_records(self.registry.list_jobs(where))
+
+    def scan_views(self, *, archived: bool | None = False) -> tuple[list[ShownJob], list[recovery.DamagedRecord]]:
+        """As :meth:`scan_jobs`, to show the jobs: read-only views where the records read as
+        such, validated in full only where they do not (see :mod:`core.jobview`; the command
+        line lists jobs without loading pydantic)."""
+        where = None if archived is None else (lambda record: bool(record.get("archived_at")) is archived)
+        return read_views(self.registry.list_jobs(where))
+
+    def show(self, job_ids: Iterable[str]) -> list[ShownJob]:
+        """The given jobs (ids or batch ids, each once) to show them: a job with something
+        under way is refreshed first (:meth:`refresh`: validated, the provider asked), a
+        finished one is read as a view (:mod:`core.jobview`)."""
+        records: dict[str, dict] = {}  # each job once, in the order given
+        for job_or_batch_id in job_ids:
+            record = self._record(job_or_batch_id)
+            records.setdefault(str(record.get("id", job_or_batch_id)), record)
+        views = {job_id: read_view(record) for job_id, record in records.items()}
+        live = [job_id for job_id, view in views.items() if view is None or is_live(records[job_id])]
+        fresh: dict[str, ShownJob] = {j.id: j for j in self.refresh(live)} if live else {}
+        return [fresh.get(job_id) or views[job_id] for job_id in records]  # type: ignore[misc]
 
     def damaged_jobs(self) -> list[recovery.DamagedRecord]:
         """Registry records that cannot be read as jobs (each affects only its own job)."""
@@ -210,6 +236,8 @@ class JobService:
             # plan under a limit the provider stated before, rather than be refused again
             learned = self.learned_limit(chosen_provider, model or self.settings.model_for(chosen_provider))
             if learned:
+                from core.jobs import token_limits  # tokens and request files: not needed to list jobs
+
                 enqueued_token_limit = token_limits.planning_limit(learned)
         if task.parent_task is None:
             if parent or parent_results:
@@ -303,6 +331,8 @@ class JobService:
         if selected.empty:
             raise TaskError(f"Job {parent.id} has no paragraph with score 1, so there is nothing for task 2.")
         rows = selected[row_columns(selected)].reset_index(drop=True)  # the input columns come along
+        from core.models import SourceRecord
+
         sources = [
             SourceRecord(index=s.index, name=s.name, path=s.path, sha256=s.sha256, rows_read=s.rows_kept,
                          rows_kept=int((rows["source_index"] == s.index).sum()))
@@ -360,6 +390,8 @@ class JobService:
         rows = prep.rows.copy()
         rows["batch_key"] = rows["request_id"].map(batch_of_request)
         write_csv(rows, job_dir / ROW_FILE)  # quotes a lone carriage return, which to_csv leaves bare
+        from core.models import BatchRecord, Job
+
         job = Job(
             id=job_id,
             task=prep.task.name,
@@ -476,6 +508,8 @@ class JobService:
 
     def learned_limit(self, provider: str, model: str) -> int | None:
         """The enqueued-token limit a provider stated for this model, if one was learned."""
+        from core.jobs import token_limits  # tokens and request files: not needed to list jobs
+
         record = self.registry.get_provider_limit(token_limits.limit_key(provider, model)) or {}
         value = record.get("enqueued_token_limit")
         return int(value) if isinstance(value, int) and value > 0 else None
@@ -521,6 +555,8 @@ class JobService:
                         refused.append((job, batch))
                 changed.add(job.id)
         learned: dict[str, int] = {}
+        if refused:
+            from core.jobs import token_limits  # tokens and request files: not needed to list jobs
         for job, batch in refused:
             # a refusal while other batches of ours for the model are queued is explained by them
             busy = any(b.is_active for j in live if j.provider == job.provider and j.model == job.model
@@ -550,6 +586,8 @@ class JobService:
         """Send queued batches, oldest job first, while they fit under their model's limit."""
         changed: set[str] = set()
         queued = [j for j in sorted(jobs, key=lambda j: j.created_at) if any(b.status == "queued" for b in j.batches)]
+        if queued:
+            from core.jobs import token_limits  # tokens and request files: not needed to list jobs
         for job in queued:
             used = sum(b.est_input_tokens for j in all_jobs if j.provider == job.provider and j.model == job.model
                        for b in j.batches if b.is_active)

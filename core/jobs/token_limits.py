@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import orjson
 
-from core.models import BatchRecord, Job
 from core.requests import response_schema_json
 from core.safefs import atomic_write
 from core.tasks import get_task
 from core.tokens import chat_prompt_tokens
 
 if TYPE_CHECKING:
+    from core.models import BatchRecord, Job
     from core.jobs.service import JobService
 
 #: Plan under this share of a stated limit: our count is an estimate of the provider's.
@@ -153,6 +153,8 @@ def _split(service: JobService, job: Job, batch: BatchRecord, *, cap: int, halve
         groups = [(0, middle), (middle, len(lines))]
     else:
         groups = _groups_under(tokens, cap)
+    from core.models import BatchRecord
+
     pieces: list[BatchRecord] = []
     for number, (start, end) in enumerate(groups, start=1):
         key = f"{batch.key}-{number}"
