@@ -232,7 +232,7 @@ class Cli:
             return {"job": job_summary(job)}
         if not args.task:
             raise CoreError("submit needs --task (or --resume JOB).")
-        from core.inputs import InputSource, excerpt, find_input_files
+        from core.inputs import ChoiceNeeded, InputSource, excerpt, find_input_files
         from core.jobs.manage import clean_name, clean_note
         from core.tasks import get_task
 
@@ -250,20 +250,24 @@ class Cli:
             raise CoreError(f"Task {task.name} runs on a task-1 job: give --batch-id JOB (or --from-results DIR) "
                             "instead of input files (and without --sheet or --text-column).")
         prompts = load_prompts(task.name, system_path=args.system_prompt, user_path=args.user_prompt)
-        prep = self.service.prepare(
-            task.name,
-            inputs=inputs,
-            parent=args.parent,
-            model=args.model,
-            max_tokens=args.max_tokens,
-            prompts=prompts,
-            provider=args.provider,
-            dedupe=args.dedupe,
-            enqueued_token_limit=args.enqueued_token_limit,
-            max_requests_per_file=args.max_requests_per_file,
-            examples=args.examples,
-            parent_results=args.from_results,
-        )
+        try:
+            prep = self.service.prepare(
+                task.name,
+                inputs=inputs,
+                parent=args.parent,
+                model=args.model,
+                max_tokens=args.max_tokens,
+                prompts=prompts,
+                provider=args.provider,
+                dedupe=args.dedupe,
+                enqueued_token_limit=args.enqueued_token_limit,
+                max_requests_per_file=args.max_requests_per_file,
+                examples=args.examples,
+                parent_results=args.from_results,
+            )
+        except ChoiceNeeded as exc:  # core says what to choose; here is how, on the command line
+            raise ChoiceNeeded(exc.file_name, f"{exc.problem} Choose with --sheet SHEET (a name, or a number "
+                               "from 1) and --text-column COLUMN.") from None
         prep.name, prep.note = name, note
         for source in prep.sources:
             dropped = f", {len(source.dropped)} dropped" if source.dropped else ""

@@ -1035,8 +1035,7 @@ def _pick_sheet(file_name: str, book: Any, sheets: list[str], choose: _SheetChoi
     raise ChoiceNeeded(
         excerpt(file_name),
         f"no sheet of the workbook has a '{excerpt(choose.text_column, 60)}' column. Sheets and their columns: "
-        f"{shown}. Choose the sheet and the column that holds the paragraphs (on the command line: --sheet "
-        "and --text-column).",
+        f"{shown}. Choose the sheet and the column that holds the paragraphs.",
     )
 
 
@@ -1201,8 +1200,8 @@ def _finish(
         if separator is None and len(header) == 1 and encoding != "xlsx":
             hint = " No separator (comma, semicolon or tab) was found in the header line."
         if text_column is None:
-            what = ("there is no 'paragraph_text' column", "Choose the column that holds the paragraphs "
-                    "(on the command line: --text-column NAME), or rename it to paragraph_text.")
+            what = ("there is no 'paragraph_text' column", "Choose the column that holds the paragraphs, or "
+                    "rename it to paragraph_text.")
         else:
             what = (f"there is no column '{excerpt(text_column, 60)}' to read the paragraphs from",
                     "Choose one of the columns found.")

@@ -551,6 +551,7 @@ def test_sheet_and_text_column_are_picked_per_file() -> None:
     assert not at.exception
     (error,) = texts(at.error)
     assert "coded.xlsx" in error and "'About'" in error and "'Coded'" in error and "'Text'" in error
+    assert "--" not in error  # the pickers are here; command-line flags are for the command line
     assert at.expander[0].proto.expanded  # the pickers are open, not hidden
     at.selectbox(key=choice_key("sheet", "coded.xlsx")).set_value("Coded").run()
     column = at.selectbox(key=choice_key("text_column", "coded.xlsx"))

@@ -511,7 +511,7 @@ def test_no_sheet_with_the_text_column_names_sheets_and_columns(tmp_path: Path) 
     message = str(exc.value)
     assert message.startswith("w.xlsx: no sheet of the workbook has a 'paragraph_text' column")
     assert "'About' ('notes'); 'Data' ('report', 'Text')" in message
-    assert "--sheet" in message and "--text-column" in message
+    assert message.endswith("Choose the sheet and the column that holds the paragraphs.")
 
 
 def test_sheet_and_text_column_chosen(tmp_path: Path) -> None:
