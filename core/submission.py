@@ -74,6 +74,16 @@ def with_choices(sources: Sequence[Source], choices: Mapping[str, FileChoice]) -
     return chosen
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` (a file, sheet or column name from an upload) escaped so a page that renders
+    markdown shows it as written: no link, image (a request to another host), emphasis,
+    formula or emoji shortcode comes out of it."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
 def choice_key(kind: str, file_name: str) -> str:
     """A stable widget key for one file's ``sheet`` or ``text_column`` picker (from its name,
     which an upload's user controls: hashed, so any name makes a short plain key)."""

@@ -19,6 +19,7 @@ from core.submission import (
     labeler_notice,
     layout_of,
     load_prompt_choice,
+    markdown_literal,
     parent_choices,
     preview,
     prompt_choices,
@@ -130,22 +131,30 @@ if checks:
                  column_config={**{c: st.column_config.TextColumn(c, alignment="right") for c in REPORT_COUNT_COLUMNS},
                                 "notes": st.column_config.TextColumn("notes", width="medium"),
                                 "problems": st.column_config.TextColumn("problems", width="medium")})
+    told = [(c.name, c.table.report) for c in checks if c.ok and (c.table.report.notes or c.table.report.warnings)]
+    if told:  # the table's cells cut long sentences off; here they are whole
+        with st.expander("Notes and problems in full", icon=":material/notes:"):
+            for name, report in told:  # names and cells from the file: shown as plain text
+                st.text("\n".join([name, *(f"  note: {n}" for n in report.notes),
+                                    *(f"  problem: {w}" for w in report.warnings)]))
     if layouts:
         needed = any(c.needs_choice for c in checks) or any(c.sheet or c.text_column for c in picked.values())
         with st.expander("Sheet and text column of each file", expanded=needed, icon=":material/table_view:"):
             st.caption("By default a workbook is read from its first sheet with a `paragraph_text` column, and "
                        "the paragraphs come from that column. Choose others here.")
             for name, layout in layouts.items():
+                shown_name = markdown_literal(name)  # widget labels render markdown; an upload names itself
                 if layout is None:
-                    st.markdown(f"**{name}**: its columns cannot be read (see the reason above).")
+                    st.markdown(f"**{shown_name}**: its columns cannot be read (see the reason above).")
                     continue
                 sheet_box, column_box = st.columns(2)
                 if len(layout.sheets) > 1:
                     sheet_box.selectbox(
-                        f"Sheet of {name}", ["", *layout.sheets], key=choice_key("sheet", name),
+                        f"Sheet of {shown_name}", ["", *layout.sheets], key=choice_key("sheet", name),
                         format_func=lambda s: s or "automatic: the first with paragraph_text")
                 column_box.selectbox(
-                    f"Text column of {name}" + (f" (sheet {layout.sheet})" if len(layout.sheets) > 1 else ""),
+                    f"Text column of {shown_name}"
+                    + (f" (sheet {markdown_literal(layout.sheet or '')})" if len(layout.sheets) > 1 else ""),
                     ["", *layout.columns], key=choice_key("text_column", name),
                     format_func=lambda c: c or "automatic: paragraph_text")
     sources = usable_sources(sources, checks)

@@ -33,6 +33,8 @@ CUT_OFF_LABELS = """() => {
     if (!el.offsetParent || box.width === 0 || box.right <= 0) continue;  // not shown (a folded sidebar)
     for (const part of [el, ...el.querySelectorAll('*')]) {
       const style = getComputedStyle(part);
+      // text for screen readers only (a 1 px clipped box) and icon ligatures are not labels
+      if (part.clientWidth <= 1 || style.fontFamily.includes('Material')) continue;
       const hides = ['hidden', 'clip'].includes(style.overflowX) || style.textOverflow === 'ellipsis';
       if (hides && part.scrollWidth > part.clientWidth + 1 && part.innerText.trim()) {
         cut.push(el.innerText.trim().slice(0, 60));

@@ -194,3 +194,12 @@ def test_provider_problem_comes_from_the_settings(tmp_path: Path) -> None:
     assert all(where in problem for where in ("environment", ".env", ".streamlit/secrets.toml"))
     keyed = load_settings(root=tmp_path, environ={"BDASSET_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": "test-placeholder"})
     assert provider_problem(keyed, "openai") is None and keyed.is_configured("openai")
+
+
+def test_markdown_literal_keeps_upload_names_plain() -> None:
+    from core.submission import markdown_literal
+
+    hostile = "![x](http://example.invalid/p.png) **b** $x$ :material/eco: [l](javascript:1).xlsx"
+    escaped = markdown_literal(hostile)
+    assert "![" not in escaped and "](" not in escaped and "**" not in escaped and "\\:material/eco\\:" in escaped
+    assert escaped.replace("\\", "") == hostile  # only escapes were added
