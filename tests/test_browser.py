@@ -111,10 +111,11 @@ def new_page(browser, tmp_path: Path):
 def wait_idle(page) -> None:
     """Wait for the app to be drawn (the sidebar's last line) and no script to be running."""
     page.locator('[data-testid="stSidebar"]').get_by_text("Active jobs").wait_for()
+    # A running script shows "Running" or a "Stop" button; elements not drawn yet are skeletons.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=TIMEOUT_MS,
+        "() => !/Running|Stop/.test((document.querySelector('[data-testid=\"stStatusWidget\"]') || {}).innerText || '')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSkeletonElement\"]')",
+        timeout=2 * TIMEOUT_MS,
     )
 
 

@@ -113,6 +113,10 @@ def test_every_page_light_and_dark_at_two_widths_stays_on_loopback(populated: st
                 page.goto(server.url)
                 settle(page, PAGES[0][1])
                 assert min(background(page)) > 200
+                # the tab icon is the shipped file, served by this server (a material icon would be
+                # fetched from fonts.gstatic.com)
+                icon = page.evaluate("() => document.querySelector(\"link[rel='shortcut icon']\").href")
+                assert urlsplit(icon).hostname in LOOPBACK and "gstatic" not in icon, icon
                 page.get_by_test_id("stMainMenu").click()
                 page.get_by_test_id("stMainMenuItem-theme-Dark").click()
                 page.wait_for_function("() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
