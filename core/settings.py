@@ -79,22 +79,20 @@ class Settings:
     def has_openai_key(self) -> bool:
         return bool(self.openai_api_key)
 
-    def provider_problem(self, provider: str) -> str | None:
-        """Why jobs cannot be sent to ``provider`` with this configuration, saying what to set
-        and where; ``None`` when the provider is configured. The embedded local backend needs
-        nothing. Every view asks here rather than testing a provider's settings itself."""
-        if provider == "local":
-            return None
-        if provider == "openai":
-            if self.has_openai_key:
-                return None
-            return ("No OpenAI API key is configured. Set OPENAI_API_KEY in the environment, in a `.env` file "
-                    "or in `.streamlit/secrets.toml` (in the project folder), or choose the local provider.")
-        return f"Unknown provider '{provider[:40]}'. Choose one of: {', '.join(PROVIDERS)}."
-
     def is_configured(self, provider: str) -> bool:
-        """Whether jobs can be sent to ``provider`` (see :meth:`provider_problem`)."""
-        return self.provider_problem(provider) is None
+        """Whether jobs can be sent to this provider (its key)."""
+        if provider == "local":
+            return True
+        if provider == "openai":
+            return bool(self.openai_api_key)
+        return False
+
+    def missing_key_message(self, provider: str) -> str | None:
+        """What to set before jobs can go to this provider; None when it is configured."""
+        if self.is_configured(provider):
+            return None
+        where = "(environment, .env or .streamlit/secrets.toml)"
+        return f"No OpenAI key is configured: set OPENAI_API_KEY {where}, or use the local provider."
 
     def model_for(self, provider: ProviderName) -> str:
         """The model a new job uses when none is given. Local jobs without a chat server get

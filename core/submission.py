@@ -320,16 +320,6 @@ def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, mod
     return digest.hexdigest()[:16]
 
 
-# ----- providers ----------------------------------------------------------------------------
-
-
-def provider_problem(settings: Settings, provider: str) -> str | None:
-    """Why a job cannot be submitted to ``provider`` as configured (what to set, and where);
-    ``None`` when it can. Core's settings decide (:meth:`Settings.provider_problem`), so every
-    provider they know is covered."""
-    return settings.provider_problem(provider)
-
-
 # ----- the embedding labeler ----------------------------------------------------------------
 
 

@@ -23,7 +23,6 @@ from core.submission import (
     parent_choices,
     preview,
     prompt_choices,
-    provider_problem,
     report_table,
     save_prompt_copy,
     source_name,
@@ -211,7 +210,7 @@ st.subheader("Model")
 col1, col2, col3 = st.columns(3)
 provider = col1.selectbox("Provider", list(PROVIDERS), index=list(PROVIDERS).index(cfg.provider),
                           key="submit_provider")
-provider_blocked = provider_problem(cfg, provider)
+provider_blocked = cfg.missing_key_message(provider)  # core's settings know every provider
 if provider_blocked:
     col1.warning(provider_blocked)
 model = col2.text_input("Model", value=cfg.model_for(provider), key=f"submit_model_{provider}")

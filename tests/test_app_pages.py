@@ -304,7 +304,7 @@ def test_submit_is_off_while_the_provider_is_not_configured(monkeypatch: pytest.
     assert not at.exception and not at.error, texts(at.error)
     assert at.metric and at.button(key="submit_button").disabled
     shown = " ".join(texts(at.warning))
-    assert "**Provider** box" in shown and "No OpenAI API key is configured" in shown
+    assert "**Provider** box" in shown and "No OpenAI key is configured" in shown
     assert ".env" in shown and ".streamlit/secrets.toml" in shown and "environment" in shown
     assert "--" not in shown  # no command-line flag on a page
     at.selectbox(key="submit_provider").set_value("local").run()

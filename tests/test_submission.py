@@ -21,7 +21,6 @@ from core.submission import (
     parent_choices,
     preview,
     prompt_choices,
-    provider_problem,
     report_table,
     save_prompt_copy,
     source_name,
@@ -182,18 +181,6 @@ def test_layout_for_the_pickers() -> None:
     key = choice_key("sheet", "a name with spaces and \u00e9.xlsx")
     assert key.startswith("submit_sheet_") and key == choice_key("sheet", "a name with spaces and \u00e9.xlsx")
     assert key != choice_key("text_column", "a name with spaces and \u00e9.xlsx")
-
-
-def test_provider_problem_comes_from_the_settings(tmp_path: Path) -> None:
-    from core.settings import load_settings
-
-    keyless = load_settings(root=tmp_path, environ={"BDASSET_DATA_DIR": str(tmp_path)})
-    assert provider_problem(keyless, "local") is None
-    problem = provider_problem(keyless, "openai")
-    assert problem.startswith("No OpenAI API key is configured")
-    assert all(where in problem for where in ("environment", ".env", ".streamlit/secrets.toml"))
-    keyed = load_settings(root=tmp_path, environ={"BDASSET_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": "test-placeholder"})
-    assert provider_problem(keyed, "openai") is None and keyed.is_configured("openai")
 
 
 def test_markdown_literal_keeps_upload_names_plain() -> None:
