@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     source = submit.add_mutually_exclusive_group()
     source.add_argument("--input-dir", type=Path, help="folder of CSV/XLSX files (task 1; default: the task's input folder)")
     source.add_argument("--input-file", type=Path, action="append", help="an input file; repeat for several")
+    submit.add_argument("--sheet", metavar="SHEET",
+                        help="the sheet of .xlsx inputs to read, by name or number from 1 (default: the first sheet "
+                             "with a paragraph_text column, or with --text-column)")
+    submit.add_argument("--text-column", metavar="COLUMN",
+                        help="the input column that holds the paragraphs (default: paragraph_text)")
     submit.add_argument("--batch-id", "--job-id", dest="parent", metavar="ID",
                         help="task 2: the completed task-1 job (its job id or any of its batch ids)")
     submit.add_argument("--model", help="model name (default depends on the provider)")
@@ -235,36 +240,42 @@ class Cli:
             return {"job": job_summary(job)}
         if not args.task:
             raise CoreError("submit needs --task (or --resume JOB).")
-        from core.inputs import excerpt, find_input_files
+        from core.inputs import ChoiceNeeded, InputSource, excerpt, find_input_files
         from core.jobs.manage import clean_name, clean_note
         from core.tasks import get_task
 
         name, note = clean_name(args.name), clean_note(args.note)  # a bad name fails before any work
         task = get_task(args.task)
-        inputs: list[Path] = []
+        inputs: list[Path | InputSource] = []
         if task.parent_task is None:
             if args.input_file:
                 inputs = list(args.input_file)
             else:
                 inputs = find_input_files(args.input_dir or self.service.settings.data_dir / task.input_folder)
-        elif args.input_file or args.input_dir:
+            if args.sheet or args.text_column:
+                inputs = [InputSource(path, sheet=args.sheet, text_column=args.text_column) for path in inputs]
+        elif args.input_file or args.input_dir or args.sheet or args.text_column:
             raise CoreError(f"Task {task.name} runs on a task-1 job: give --batch-id JOB (or --from-results DIR) "
-                            "instead of input files.")
+                            "instead of input files (and without --sheet or --text-column).")
         prompts = load_prompts(task.name, system_path=args.system_prompt, user_path=args.user_prompt)
-        prep = self.service.prepare(
-            task.name,
-            inputs=inputs,
-            parent=args.parent,
-            model=args.model,
-            max_tokens=args.max_tokens,
-            prompts=prompts,
-            provider=args.provider,
-            dedupe=args.dedupe,
-            enqueued_token_limit=args.enqueued_token_limit,
-            max_requests_per_file=args.max_requests_per_file,
-            examples=args.examples,
-            parent_results=args.from_results,
-        )
+        try:
+            prep = self.service.prepare(
+                task.name,
+                inputs=inputs,
+                parent=args.parent,
+                model=args.model,
+                max_tokens=args.max_tokens,
+                prompts=prompts,
+                provider=args.provider,
+                dedupe=args.dedupe,
+                enqueued_token_limit=args.enqueued_token_limit,
+                max_requests_per_file=args.max_requests_per_file,
+                examples=args.examples,
+                parent_results=args.from_results,
+            )
+        except ChoiceNeeded as exc:  # core says what to choose; here is how, on the command line
+            raise ChoiceNeeded(exc.file_name, f"{exc.problem} Choose with --sheet SHEET (a name, or a number "
+                               "from 1) and --text-column COLUMN.") from None
         prep.name, prep.note = name, note
         for source in prep.sources:
             dropped = f", {len(source.dropped)} dropped" if source.dropped else ""
@@ -273,6 +284,8 @@ class Cli:
                 self.say(f"  row {item['row']}: {item['reason']}")
             if len(source.dropped) > 10:
                 self.say(f"  ... and {len(source.dropped) - 10} more dropped rows")
+            for note in source.notes:
+                self.say(f"  note: {note}")
             for warning in source.warnings:
                 self.say(f"  warning: {warning}")
         for warning in prep.warnings:

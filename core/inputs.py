@@ -16,6 +16,7 @@ quoted from a file in a message is shortened by :func:`excerpt`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
@@ -24,8 +25,8 @@ import stat
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ __all__ = [
     "excerpt",
     "TextTable",
     "read_table",
+    "InputSource",
+    "TableLayout",
+    "ChoiceNeeded",
+    "table_layout",
 ]
 
 TEXT_COLUMN = "paragraph_text"
@@ -102,6 +107,35 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # ----------------------------------------------------------------------------------------------
 
 
+class _Note(str):
+    """A message that says what was done, not what is wrong (an encoding detected, a sheet or a
+    column chosen). It travels in the same list as the problems while a file is read, and
+    :func:`_finish` files it under :attr:`InputReport.notes`."""
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """An input file with the reader's choices: ``sheet`` of a workbook (its name, or its
+    number counted from 1) and ``text_column``, the column that holds the paragraphs. ``None``
+    means automatic: the first sheet with a ``paragraph_text`` column, and that column."""
+
+    source: Path | tuple[str, bytes]
+    sheet: str | None = None
+    text_column: str | None = None
+
+    @property
+    def name(self) -> str:
+        return _source_name(self.source)
+
+
+SourceLike = Path | tuple[str, bytes] | InputSource
+
+
+class ChoiceNeeded(InputError):
+    """The file is a table, but the sheet or the column that holds the paragraphs has to be
+    chosen (none is recognised, or the chosen one is not there)."""
+
+
 @dataclass(frozen=True)
 class DroppedRow:
     """One input row that was not kept.
@@ -122,13 +156,17 @@ class InputReport:
     rows_read: int
     rows_kept: int
     dropped: list[DroppedRow]
-    warnings: list[str]  # e.g. duplicate column names, no pdf_file_name column, encoding fallback
+    warnings: list[str]  # problems: duplicate column names, no pdf_file_name column, characters removed
     encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "utf-8/cp1252 (per line)" or "xlsx"
     separator: str | None  # "," ";" "\t", or None for xlsx and single-column text
     # sha256 of the bytes that were parsed (an upload's too), and the absolute path of a file
     # read from disk (None for an upload): the methods record names exactly what was read.
     sha256: str | None = None
     path: str | None = None
+    # what was done, not wrong: the encoding detected, the sheet and the text column read
+    notes: list[str] = field(default_factory=list)
+    sheet: str | None = None  # the sheet read, for a workbook
+    text_column: str = TEXT_COLUMN  # the file's column the paragraphs came from
 
     def summary(self) -> str:
         """Return one or two readable lines describing the read.
@@ -150,6 +188,8 @@ class InputReport:
             head += "; Excel workbook"
         else:
             head += f"; encoding {self.encoding}, separator {_separator_label(self.separator)}"
+        if self.notes:
+            head += "\nNotes: " + " | ".join(self.notes)
         if self.warnings:
             head += "\nWarnings: " + " | ".join(self.warnings)
         return head
@@ -258,13 +298,17 @@ def _limits_for(file_name: str) -> InputLimits:
 # ----------------------------------------------------------------------------------------------
 
 
-def read_input(source: Path | tuple[str, bytes]) -> InputTable:
-    """Read one input table from a path on disk or from ``(file_name, raw bytes)``.
+def read_input(source: SourceLike, *, sheet: str | None = None, text_column: str | None = None) -> InputTable:
+    """Read one input table from a path on disk, from ``(file_name, raw bytes)`` or from an
+    :class:`InputSource` (a file with its sheet and text column chosen).
 
     The tuple form is what a browser upload delivers. CSV-like files (``.csv``, ``.tsv``,
     ``.txt``) are decoded as UTF-8 (with or without BOM), UTF-16 with BOM, cp1252 or, as a
     last resort, latin-1; the separator (``,`` ``;`` or tab) is detected from the header line.
-    ``.xlsx`` files are read from their first sheet. All cells are kept as written (strings).
+    ``.xlsx`` files are read from ``sheet`` (name or number from 1), by default from the first
+    sheet that has the text column. The paragraphs come from ``text_column`` (matched without
+    case), by default from ``paragraph_text``; :class:`ChoiceNeeded` names the sheets and
+    columns there are when neither is found. All cells are kept as written (strings).
 
     Rows whose ``paragraph_text`` is empty, whitespace or invisible characters only (zero-width
     spaces, BOMs, soft hyphens, other format characters), or longer than the paragraph limit,
@@ -274,7 +318,14 @@ def read_input(source: Path | tuple[str, bytes]) -> InputTable:
     Only regular files are read, and only within :func:`input_limits`. Raises
     :class:`InputError` when the file cannot be used at all.
     """
-    return _read_source(source)
+    if isinstance(source, InputSource):
+        sheet = source.sheet if sheet is None else sheet
+        text_column = source.text_column if text_column is None else text_column
+        source = source.source
+    sheet = (sheet or "").strip() or None
+    text_column = (text_column or "").strip() or None
+    return _read_source(source, finish=partial(_finish, text_column=text_column),
+                        choose=_SheetChoice(sheet=sheet, text_column=text_column or TEXT_COLUMN))
 
 
 @dataclass
@@ -301,12 +352,22 @@ def read_table(source: Path | tuple[str, bytes]) -> TextTable:
     return _read_source(source, finish=_finish_table)
 
 
-def _read_source(source: Path | tuple[str, bytes], finish: Callable[..., Any] | None = None) -> Any:
+@dataclass(frozen=True)
+class _SheetChoice:
+    """Which sheet of a workbook to read: ``sheet`` (name or number from 1), else the first
+    sheet whose header has ``text_column``; ``None`` as a whole: the first sheet."""
+
+    sheet: str | None
+    text_column: str
+
+
+def _read_source(source: Path | tuple[str, bytes], finish: Callable[..., Any] | None = None,
+                 choose: _SheetChoice | None = None) -> Any:
     """Load, check and parse one file; ``finish`` turns the raw frame into the result
     (:func:`_finish` for inputs, :func:`_finish_table` for plain tables)."""
     limits = _limits_for(_source_name(source))
     file_name, data = _load(source, limits)
-    result = _parse_source(file_name, data, limits, finish)
+    result = _parse_source(file_name, data, limits, finish, choose)
     # Hashed here, from the very bytes parsed: hashing the path later could name a file that
     # has changed since (or, for an upload, nothing at all).
     digest = hashlib.sha256(data).hexdigest()
@@ -318,12 +379,13 @@ def _read_source(source: Path | tuple[str, bytes], finish: Callable[..., Any] | 
     return result
 
 
-def _parse_source(file_name: str, data: bytes, limits: InputLimits, finish: Callable[..., Any] | None) -> Any:
+def _parse_source(file_name: str, data: bytes, limits: InputLimits, finish: Callable[..., Any] | None,
+                  choose: _SheetChoice | None = None) -> Any:
     """Parse loaded bytes as the file type its name says (see :func:`_read_source`)."""
     suffix = Path(file_name).suffix.lower()
 
     if suffix in _XLSX_SUFFIXES:
-        return _read_xlsx(file_name, data, [], limits, finish=finish)
+        return _read_xlsx(file_name, data, [], limits, finish=finish, choose=choose)
     if suffix == ".xls":
         raise _error(
             file_name,
@@ -344,17 +406,23 @@ def _parse_source(file_name: str, data: bytes, limits: InputLimits, finish: Call
         return _read_xlsx(
             file_name,
             data,
-            ["this .csv file is really an Excel workbook; it was read as .xlsx"],
+            [_Note("this .csv file is really an Excel workbook; it was read as .xlsx")],
             limits,
             finish=finish,
+            choose=choose,
         )
     _reject_binary(file_name, data)
     text, encoding, warnings = _decode(file_name, data)
+    if choose is not None and choose.sheet is not None:
+        warnings.append(_Note(f"a sheet ('{excerpt(choose.sheet, 60)}') was chosen, but a text file has one "
+                              "table, which was read"))
     return _read_text(file_name, text, encoding, warnings, limits, finish=finish)
 
 
-def read_inputs(sources: Iterable[Path | tuple[str, bytes]]) -> list[InputTable]:
-    """Read several input tables, in the given order.
+def read_inputs(sources: Iterable[SourceLike], *, sheet: str | None = None,
+                text_column: str | None = None) -> list[InputTable]:
+    """Read several input tables, in the given order; ``sheet`` and ``text_column`` apply to
+    every file that does not choose its own (see :func:`read_input`).
 
     Raises :class:`InputError` on the first file that cannot be used, and when two sources
     have the same file name (results are written per source file, so names must differ).
@@ -370,8 +438,73 @@ def read_inputs(sources: Iterable[Path | tuple[str, bytes]]) -> list[InputTable]
                 "rename one of them or remove the duplicate.",
             )
         seen.add(name)
-        tables.append(read_input(source))
+        tables.append(read_input(source, sheet=sheet, text_column=text_column))
     return tables
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """What a reader can choose in one file: its ``sheets`` (empty for a text file), the
+    ``sheet`` these ``columns`` belong to, and the header's column names (an empty one is
+    ``column N``)."""
+
+    file_name: str
+    sheets: tuple[str, ...]
+    sheet: str | None
+    columns: tuple[str, ...]
+
+
+def table_layout(source: SourceLike, *, sheet: str | None = None) -> TableLayout:
+    """The sheets and columns of a file, from its header only, for a sheet or column picker.
+    Without ``sheet`` the columns are those of the sheet :func:`read_input` would read (the
+    first with a ``paragraph_text`` column, else the first). Raises :class:`InputError` when the
+    file cannot be read, or has no sheet ``sheet``."""
+    if isinstance(source, InputSource):
+        sheet = source.sheet if sheet is None else sheet
+        source = source.source
+    sheet = (sheet or "").strip() or None
+    limits = _limits_for(_source_name(source))
+    file_name, data = _load(source, limits)
+    suffix = Path(file_name).suffix.lower()
+    if suffix in _XLSX_SUFFIXES or (suffix in _TEXT_SUFFIXES and data.startswith(_ZIP_MAGIC) and _is_xlsx(data)):
+        book = _open_workbook(file_name, data, limits)
+        try:
+            sheets = list(book.sheetnames)
+            if not sheets:
+                raise _error(file_name, "the workbook has no sheets, so it has no data rows.")
+            try:
+                name = _pick_sheet(file_name, book, sheets, _SheetChoice(sheet=sheet, text_column=TEXT_COLUMN),
+                                   limits, [])
+            except ChoiceNeeded:
+                if sheet is not None:
+                    raise
+                name = sheets[0]  # no sheet has paragraph_text: show the first one's columns
+            header = _sheet_header(book[name], limits)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise _damaged_xlsx(file_name, exc) from None
+        finally:
+            book.close()
+        return TableLayout(file_name, tuple(sheets), name, tuple(_header_names(header)))
+    if suffix not in _TEXT_SUFFIXES:
+        _parse_source(file_name, data, limits, finish=None)  # raises the reader's own message
+    if not data:
+        raise _error(file_name, "the file is empty (0 bytes); it has no data rows.")
+    _reject_binary(file_name, data)
+    text, _, _ = _decode(file_name, data)
+    found = _SEP_LINE.match(text)
+    if found and found.group(1) in _SEPARATORS:
+        separator: str | None = found.group(1)
+        header = _header_record(text[found.end():])
+    else:
+        header = _header_record(text)
+        separator = _detect_separator(header, text[:20000])
+    cells = next(csv.reader([header], delimiter=separator or _unused_char(header)), [])
+    if len(cells) > _MAX_COLUMNS:
+        raise _error(file_name, f"the header has {len(cells):,} columns, more than a spreadsheet holds "
+                                f"({_MAX_COLUMNS:,}). Check the separator.")
+    return TableLayout(file_name, (), None, tuple(_header_names(cells)))
 
 
 def find_input_files(folder: Path) -> list[Path]:
@@ -409,7 +542,9 @@ def find_input_files(folder: Path) -> list[Path]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _source_name(source: Path | tuple[str, bytes]) -> str:
+def _source_name(source: SourceLike) -> str:
+    if isinstance(source, InputSource):
+        return source.name
     if isinstance(source, tuple):
         return Path(str(source[0])).name or str(source[0])
     return Path(source).name
@@ -539,7 +674,7 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
                 "CSV UTF-8.",
             ) from None
         return text.lstrip("\ufeff"), "utf-16", [
-            "the file is UTF-16 (Excel 'Unicode text'); it was decoded as such"
+            _Note("the file is UTF-16 (Excel 'Unicode text'); it was decoded as such")
         ]
     else:
         try:
@@ -558,8 +693,8 @@ def _decode(file_name: str, data: bytes) -> tuple[str, str, list[str]]:
     try:
         text = data.decode("cp1252")
         return text, "cp1252", [
-            "the file is not UTF-8; it was decoded as cp1252 (Windows/Excel). Check that "
-            "accented letters and symbols look right, or save it as 'CSV UTF-8'."
+            _Note("the file is not UTF-8; it was decoded as cp1252 (Windows/Excel). Check that "
+                  "accented letters and symbols look right, or save it as 'CSV UTF-8'.")
         ]
     except UnicodeDecodeError:
         text = data.decode("latin-1")
@@ -696,7 +831,7 @@ def _read_text(
     if m and m.group(1) in _SEPARATORS:
         separator = m.group(1)
         text = text[m.end():]
-        warnings.append(f"the first line 'sep={separator}' (an Excel hint) was skipped")
+        warnings.append(_Note(f"the first line 'sep={separator}' (an Excel hint) was skipped"))
         header = _header_record(text)
     else:
         header = _header_record(text)
@@ -799,8 +934,8 @@ def _explain_parser_error(message: str, separator: str | None) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLimits,
-               finish: Callable[..., Any] | None = None) -> InputTable:
+def _open_workbook(file_name: str, data: bytes, limits: InputLimits) -> Any:
+    """A read-only openpyxl workbook of ``data``, after the checks that make opening it safe."""
     if not data:
         raise _error(file_name, "the file is empty (0 bytes); it has no data rows.")
     if data.startswith(_OLE_MAGIC):
@@ -824,18 +959,20 @@ def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLi
         raise _too_big(file_name, unpacked, limits, what="unpacked, the workbook is")
     try:
         # Read-only mode streams the sheet row by row instead of building it in memory.
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     except Exception as exc:  # openpyxl raises many types on damaged files
         raise _damaged_xlsx(file_name, exc) from None
+
+
+def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLimits,
+               finish: Callable[..., Any] | None = None, choose: _SheetChoice | None = None) -> InputTable:
+    book = _open_workbook(file_name, data, limits)
     try:
-        sheets = book.sheetnames
+        sheets = list(book.sheetnames)
         if not sheets:
             raise _error(file_name, "the workbook has no sheets, so it has no data rows.")
-        if len(sheets) > 1:
-            warnings.append(
-                f"the workbook has {len(sheets)} sheets; only the first ('{excerpt(sheets[0])}') was read"
-            )
-        rows, header_row = _sheet_rows(file_name, book[sheets[0]], limits)
+        name = _pick_sheet(file_name, book, sheets, choose, limits, warnings)
+        rows, header_row = _sheet_rows(file_name, book[name], limits)
     except InputError:
         raise
     except Exception as exc:
@@ -843,9 +980,83 @@ def _read_xlsx(file_name: str, data: bytes, warnings: list[str], limits: InputLi
     finally:
         book.close()
     if not rows:
-        raise _error(file_name, "the first sheet is empty; it has no data rows.")
-    return (finish or _finish)(file_name, pd.DataFrame(rows, dtype=object), "xlsx", None, warnings, limits,
-                               header_row)
+        raise _error(file_name, f"the sheet '{excerpt(name, 60)}' is empty; it has no data rows."
+                     + (f" The workbook's sheets: {_quoted_names(sheets)}." if len(sheets) > 1 else ""))
+    table = (finish or _finish)(file_name, pd.DataFrame(rows, dtype=object), "xlsx", None, warnings, limits,
+                                header_row)
+    if isinstance(table, InputTable):
+        table.report.sheet = name
+    return table
+
+
+def _pick_sheet(file_name: str, book: Any, sheets: list[str], choose: _SheetChoice | None, limits: InputLimits,
+                warnings: list[str]) -> str:
+    """The name of the sheet to read (see :class:`_SheetChoice`); a note says which one was read
+    when there is a choice, and :class:`ChoiceNeeded` names the sheets when none fits."""
+    if choose is not None and choose.sheet is not None:
+        wanted = choose.sheet
+        by_name = {s.casefold(): s for s in sheets}
+        if wanted in sheets:
+            name = wanted
+        elif wanted.casefold() in by_name:
+            name = by_name[wanted.casefold()]
+        elif wanted.isdigit() and 1 <= int(wanted) <= len(sheets):
+            name = sheets[int(wanted) - 1]
+        else:
+            raise ChoiceNeeded(excerpt(file_name), f"the workbook has no sheet '{excerpt(wanted, 60)}'. Its sheets: "
+                               f"{_quoted_names(sheets)} (give a name or a number from 1 to {len(sheets)}).")
+        if len(sheets) > 1:
+            warnings.append(_Note(f"sheet '{excerpt(name, 60)}' was read, as chosen (of {len(sheets)} sheets)"))
+        return name
+    if len(sheets) == 1:
+        return sheets[0]
+    if choose is None:  # plain tables (read_table): the first sheet, as before
+        warnings.append(f"the workbook has {len(sheets)} sheets; only the first ('{excerpt(sheets[0])}') was read")
+        return sheets[0]
+    wanted = choose.text_column.casefold()
+    headers: list[tuple[str, list[str]]] = []
+    for name in sheets:
+        header = _header_names(_sheet_header(book[name], limits))
+        if wanted in (h.casefold() for h in header):
+            others = [s for s in sheets if s != name]
+            if name == sheets[0]:
+                warnings.append(_Note(f"the workbook has {len(sheets)} sheets; the first, '{excerpt(name, 60)}', was "
+                                      f"read (the others: {_quoted_names(others)})"))
+            else:
+                warnings.append(_Note(f"sheet '{excerpt(name, 60)}' was read: the first of {len(sheets)} sheets with "
+                                      f"a '{excerpt(choose.text_column, 60)}' column (the others: "
+                                      f"{_quoted_names(others)})"))
+            return name
+        headers.append((name, header))
+    shown = "; ".join(f"'{excerpt(name, 60)}' ({_quoted_names(header) if header else 'empty'})"
+                      for name, header in headers[:_MAX_COLUMNS_LISTED])
+    if len(headers) > _MAX_COLUMNS_LISTED:
+        shown += f" and {len(headers) - _MAX_COLUMNS_LISTED:,} more sheets"
+    raise ChoiceNeeded(
+        excerpt(file_name),
+        f"no sheet of the workbook has a '{excerpt(choose.text_column, 60)}' column. Sheets and their columns: "
+        f"{shown}. Choose the sheet and the column that holds the paragraphs.",
+    )
+
+
+def _sheet_header(sheet: object, limits: InputLimits) -> list[str]:
+    """A read-only sheet's header (its first non-blank row) as text; empty for a blank sheet."""
+    return _find_header(sheet, limits)[1]
+
+
+def _find_header(sheet: object, limits: InputLimits) -> tuple[int, list[str]]:
+    """The row number and cells of a read-only sheet's first non-blank row ((0, []) if none)."""
+    # openpyxl yields a blank row for every row number it skips, and a row number is whatever
+    # the file says: bound the search for the header as well.
+    for number, values in enumerate(
+        sheet.iter_rows(max_row=limits.max_rows + 1, values_only=True), start=1  # type: ignore[attr-defined]
+    ):
+        cells = [_cell_text(v) for v in values]
+        while cells and not cells[-1].strip():
+            cells.pop()
+        if cells:
+            return number, cells
+    return 0, []
 
 
 def _damaged_xlsx(file_name: str, exc: Exception) -> InputError:
@@ -868,18 +1079,7 @@ def _sheet_rows(file_name: str, sheet: object, limits: InputLimits) -> tuple[lis
         _check_shape(file_name, declared_rows - 1, declared_columns, limits, declared=True)
     sheet.reset_dimensions()  # type: ignore[attr-defined]  # read what is there, as pandas does
 
-    # openpyxl yields a blank row for every row number it skips, and a row number is whatever
-    # the file says: bound the search for the header as well.
-    header_row, header = 0, []
-    for number, values in enumerate(
-        sheet.iter_rows(max_row=limits.max_rows + 1, values_only=True), start=1  # type: ignore[attr-defined]
-    ):
-        cells = [_cell_text(v) for v in values]
-        while cells and not cells[-1].strip():
-            cells.pop()
-        if cells:
-            header_row, header = number, cells
-            break
+    header_row, header = _find_header(sheet, limits)
     if not header_row:
         return [], 0
 
@@ -937,6 +1137,11 @@ def _clean_name(value: object) -> str:
     return _CONTROL_RE.sub("", str(value)).strip(_blank_chars())
 
 
+def _header_names(cells: Iterable[object]) -> list[str]:
+    """Header cells as the column names a user picks from: cleaned, an empty one ``column N``."""
+    return [_clean_name(v) or f"column {i}" for i, v in enumerate(cells, start=1)]
+
+
 def _quoted_names(names: list[str]) -> str:
     """Column names for a message: each shortened, at most _MAX_COLUMNS_LISTED of them."""
     shown = ", ".join(f"'{excerpt(h, 60)}'" if h else "(empty)" for h in names[:_MAX_COLUMNS_LISTED])
@@ -963,9 +1168,11 @@ def _finish(
     warnings: list[str],
     limits: InputLimits,
     header_row: int = 1,
+    *,
+    text_column: str | None = None,
 ) -> InputTable:
     """Turn a header-less raw frame (first row = header, on sheet row ``header_row``) into an
-    InputTable."""
+    InputTable, the paragraphs taken from ``text_column`` (default ``paragraph_text``)."""
     header = [_clean_name(v) for v in raw.iloc[0].tolist()]
     body = raw.iloc[1:]
     rows_read = int(body.shape[0])
@@ -985,23 +1192,30 @@ def _finish(
             shown += f" and {len(dupes) - _MAX_COLUMNS_LISTED:,} more"
         warnings.append(f"duplicate column names: {shown}")
 
-    if TEXT_COLUMN not in lowered:
+    wanted = (text_column or TEXT_COLUMN).lower()
+    names = [h.lower() for h in _header_names(header)]  # an empty header cell is "column N"
+    if wanted not in names:
         found = _quoted_names(header) or "(none)"
         hint = ""
         if separator is None and len(header) == 1 and encoding != "xlsx":
             hint = " No separator (comma, semicolon or tab) was found in the header line."
-        raise _error(
-            file_name,
-            f"there is no 'paragraph_text' column. Columns found: {found}.{hint} Rename the "
-            "column that holds the paragraphs to paragraph_text.",
-        )
-    text_idx = lowered.index(TEXT_COLUMN)
-    if counts[TEXT_COLUMN] > 1:
+        if text_column is None:
+            what = ("there is no 'paragraph_text' column", "Choose the column that holds the paragraphs, or "
+                    "rename it to paragraph_text.")
+        else:
+            what = (f"there is no column '{excerpt(text_column, 60)}' to read the paragraphs from",
+                    "Choose one of the columns found.")
+        raise ChoiceNeeded(excerpt(file_name), f"{what[0]}. Columns found: {found}.{hint} {what[1]}")
+    text_idx = names.index(wanted)
+    if names.count(wanted) > 1:
         warnings.append(
-            f"'paragraph_text' appears {counts[TEXT_COLUMN]} times; the first one "
+            f"'{excerpt(header[text_idx], 60)}' appears {names.count(wanted)} times; the first one "
             f"(column {text_idx + 1}) was used"
         )
-    pdf_idx = lowered.index(PDF_COLUMN) if PDF_COLUMN in lowered else None
+    if text_column is not None and wanted != TEXT_COLUMN:
+        warnings.append(_Note(f"the paragraphs were read from the column '{excerpt(header[text_idx] or names[text_idx], 60)}', "
+                              "as chosen"))
+    pdf_idx = lowered.index(PDF_COLUMN) if PDF_COLUMN in lowered and lowered.index(PDF_COLUMN) != text_idx else None
     if pdf_idx is not None and counts[PDF_COLUMN] > 1:
         warnings.append(
             f"'pdf_file_name' appears {counts[PDF_COLUMN]} times; the first one "
@@ -1095,9 +1309,11 @@ def _finish(
         rows_read=rows_read,
         rows_kept=int(frame.shape[0]),
         dropped=dropped,
-        warnings=warnings,
+        warnings=[str(w) for w in warnings if not isinstance(w, _Note)],
         encoding=encoding,
         separator=separator,
+        notes=[str(w) for w in warnings if isinstance(w, _Note)],
+        text_column=header[text_idx] or names[text_idx],
     )
     return InputTable(file_name=file_name, frame=frame, report=report)
 

@@ -96,9 +96,12 @@ class SourceRecord(BaseModel):
     rows_read: int
     rows_kept: int
     dropped: list[dict[str, Any]] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # problems found in the file
+    notes: list[str] = Field(default_factory=list)  # what was done: encoding, sheet and text column read
     encoding: str | None = None
     separator: str | None = None
+    sheet: str | None = None  # the sheet read, for a workbook
+    text_column: str | None = None  # the file's column the paragraphs came from
 
 
 class Job(BaseModel, JobState):

@@ -112,8 +112,11 @@ def rows_from_tables(tables: Sequence[InputTable]) -> tuple[pd.DataFrame, list[S
                 rows_kept=report.rows_kept,
                 dropped=[{"row": d.row, "reason": d.reason} for d in report.dropped],
                 warnings=list(report.warnings),
+                notes=list(report.notes),
                 encoding=report.encoding,
                 separator=report.separator,
+                sheet=report.sheet,
+                text_column=report.text_column,
             )
         )
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)

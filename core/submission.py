@@ -1,6 +1,7 @@
 """Helpers for preparing a job interactively (the dashboard's Submit page): per-file input
-checks with previews, prompt files and edited copies, the task-2 parent list, and a
-fingerprint that makes a prepared job submittable only once."""
+checks with previews, the sheet and text column chosen per file, prompt files and edited
+copies, the task-2 parent list, whether a provider can be used, and a fingerprint that makes a
+prepared job submittable only once."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, MutableMapping, Sequence
 
 import pandas as pd
 
 from core.errors import CoreError, InputError, SubmissionIncomplete
-from core.inputs import InputTable, find_input_files, read_input
+from core.inputs import ChoiceNeeded, InputSource, InputTable, TableLayout, find_input_files, read_input, table_layout
 from core.jobs import JobService
 from core.models import Job
 from core.prompts import DEFAULT_PROMPT_DIR, PromptSet, default_prompt_paths, load_prompts, prompts_from_text
@@ -29,20 +30,78 @@ if TYPE_CHECKING:
 CUSTOM_PROMPT_FOLDER = "prompts_custom"
 PREVIEW_ROWS = 5
 
-Source = Path | tuple[str, bytes]
+Source = Path | tuple[str, bytes] | InputSource
+
+
+def source_name(source: Source) -> str:
+    """The file name of a source (what the report, the pickers and the results call it)."""
+    if isinstance(source, InputSource):
+        return source.name
+    return source[0] if isinstance(source, tuple) else Path(source).name
 
 
 @dataclass(frozen=True)
 class FileCheck:
-    """One input file: its usable rows (``table``) or why it cannot be used (``error``)."""
+    """One input file: its usable rows (``table``) or why it cannot be used (``error``);
+    ``needs_choice`` when a sheet or text column has to be chosen for it."""
 
     name: str
     table: InputTable | None
     error: str | None
+    needs_choice: bool = False
 
     @property
     def ok(self) -> bool:
         return self.table is not None
+
+
+@dataclass(frozen=True)
+class FileChoice:
+    """The sheet and text column chosen for one file (``None``: automatic)."""
+
+    sheet: str | None = None
+    text_column: str | None = None
+
+
+def with_choices(sources: Sequence[Source], choices: Mapping[str, FileChoice]) -> list[Source]:
+    """The sources with the choices made for them (by file name); a file without any stays as it is."""
+    chosen: list[Source] = []
+    for source in sources:
+        choice = choices.get(source_name(source))
+        if choice is not None and (choice.sheet or choice.text_column) and not isinstance(source, InputSource):
+            source = InputSource(source, sheet=choice.sheet or None, text_column=choice.text_column or None)
+        chosen.append(source)
+    return chosen
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` (a file, sheet or column name from an upload) escaped so a page that renders
+    markdown shows it as written: no link, image (a request to another host), emphasis,
+    formula or emoji shortcode comes out of it."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def choice_key(kind: str, file_name: str) -> str:
+    """A stable widget key for one file's ``sheet`` or ``text_column`` picker (from its name,
+    which an upload's user controls: hashed, so any name makes a short plain key)."""
+    return f"submit_{kind}_{hashlib.sha256(file_name.encode()).hexdigest()[:12]}"
+
+
+def layout_of(source: Source, *, sheet: str | None = None) -> TableLayout | None:
+    """A file's sheets and columns for the pickers; ``None`` when its header cannot be read
+    (the check of the file says why)."""
+    try:
+        return table_layout(source, sheet=sheet)
+    except InputError:
+        if sheet is None:
+            return None
+        try:  # the sheet chosen before is gone: show the automatic one's
+            return table_layout(source)
+        except InputError:
+            return None
 
 
 def check_inputs(sources: Sequence[Source]) -> list[FileCheck]:
@@ -51,7 +110,7 @@ def check_inputs(sources: Sequence[Source]) -> list[FileCheck]:
     checks: list[FileCheck] = []
     seen: set[str] = set()
     for source in sources:
-        name = source[0] if isinstance(source, tuple) else Path(source).name
+        name = source_name(source)
         if name in seen:
             checks.append(FileCheck(name, None, "this file name appears twice; results are kept per file, so rename one."))
             continue
@@ -59,7 +118,7 @@ def check_inputs(sources: Sequence[Source]) -> list[FileCheck]:
         try:
             checks.append(FileCheck(name, read_input(source), None))
         except InputError as exc:
-            checks.append(FileCheck(name, None, exc.problem))
+            checks.append(FileCheck(name, None, exc.problem, needs_choice=isinstance(exc, ChoiceNeeded)))
     return checks
 
 
@@ -69,6 +128,7 @@ def usable_sources(sources: Sequence[Source], checks: Sequence[FileCheck]) -> li
 
 NO_COUNT = "–"  # the count cells of a file that could not be read
 REPORT_COUNT_COLUMNS = ("rows read", "kept", "dropped")
+REPORT_COLUMNS = ["file", *REPORT_COUNT_COLUMNS, "why dropped", "notes", "problems"]
 # The page shows an unusable file's reason in full in its own error box; a table cell would cut
 # a long reason off mid-sentence, so the row only points there.
 UNUSABLE_PROBLEM = "cannot be used (reason above)"
@@ -76,13 +136,15 @@ UNUSABLE_PROBLEM = "cannot be used (reason above)"
 
 def report_table(checks: Sequence[FileCheck]) -> pd.DataFrame:
     """The validation report, one row per file, ready to show: counts as text with thousands
-    separators, and a dash (never None/nan) for a file that could not be read. Such a file's
-    ``problem`` cell only points to its full reason (:attr:`FileCheck.error`), shown apart."""
+    separators, and a dash (never None/nan) for a file that could not be read. ``notes`` say
+    what was done (the encoding detected, the sheet and the text column read), ``problems``
+    what is wrong with a usable file; an unusable file's ``problems`` cell only points to its
+    full reason (:attr:`FileCheck.error`), shown apart."""
     records = []
     for check in checks:
         if check.table is None:
             records.append({"file": check.name, **dict.fromkeys(REPORT_COUNT_COLUMNS, NO_COUNT),
-                            "why dropped": "", "problem": UNUSABLE_PROBLEM})
+                            "why dropped": "", "notes": "", "problems": UNUSABLE_PROBLEM})
             continue
         report = check.table.report
         reasons: dict[str, int] = {}
@@ -92,9 +154,10 @@ def report_table(checks: Sequence[FileCheck]) -> pd.DataFrame:
             "file": check.name, "rows read": f"{report.rows_read:,}", "kept": f"{report.rows_kept:,}",
             "dropped": f"{len(report.dropped):,}",
             "why dropped": "; ".join(f"{n:,} × {why}" for why, n in reasons.items()),
-            "problem": " | ".join(report.warnings),
+            "notes": " | ".join(report.notes),
+            "problems": " | ".join(report.warnings),
         })
-    return pd.DataFrame(records, columns=["file", *REPORT_COUNT_COLUMNS, "why dropped", "problem"])
+    return pd.DataFrame(records, columns=REPORT_COLUMNS)
 
 
 def preview(checks: Sequence[FileCheck], rows: int = PREVIEW_ROWS) -> pd.DataFrame:
@@ -242,6 +305,9 @@ def fingerprint(*, task: str, sources: Sequence[Source], parent: str | None, mod
     if prompts is not None:
         digest.update(prompts.system_sha256.encode() + prompts.user_sha256.encode())
     for source in sources:
+        if isinstance(source, InputSource):  # the same file read another way is another job
+            digest.update(f"choice\x00{source.sheet or ''}\x00{source.text_column or ''}\x00".encode())
+            source = source.source
         if isinstance(source, tuple):
             digest.update(source[0].encode() + b"\x00" + hashlib.sha256(source[1]).digest())
         else:

@@ -4,6 +4,7 @@ page paths. The leading underscore keeps it out of the navigation (pages are lis
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import streamlit as st
@@ -12,6 +13,7 @@ from core.errors import CoreError
 from core.jobs import JobService
 from core.settings import PROVIDER_LABELS, Settings, load_settings
 
+HOME_PAGE = "pages/home.py"
 SUBMIT_PAGE = "pages/submit.py"
 MONITOR_PAGE = "pages/monitor.py"
 EXPLORE_PAGE = "pages/explore.py"
@@ -22,22 +24,27 @@ FOCUS_JOB = "focus_job"  # the job the user last submitted or looked at
 SUBMIT_PREFILL = "submit_prefill"  # {"task": ..., "parent": ...} set by Monitor's "start task 2"
 
 
+# The browser tab's icon, shipped with the app: Streamlit turns a ":material/...:" page icon
+# into a request to fonts.gstatic.com, which fails offline (and leaves this computer).
+FAVICON = str(Path(__file__).resolve().parent.parent / "static" / "favicon.png")
+
+
 def route() -> None:
-    """Page config, navigation and the shared sidebar, then the chosen page (app.py's job)."""
-    st.set_page_config(page_title="BiodiversityASSET batches", page_icon=":material/eco:", layout="wide")
+    """Page config, navigation and the shared sidebar, then the chosen page (app.py's job).
+    Home is the default page, served at "/"; every other page has its own URL (/submit ...)."""
+    st.set_page_config(page_title="BiodiversityASSET batches", page_icon=FAVICON, layout="wide")
+    # The pages' material icons come from the font bundled with Streamlit (no request leaves
+    # the computer); only the favicon above needed a file of its own.
     pages = [
+        st.Page(HOME_PAGE, title="Home", icon=":material/home:", url_path="home", default=True),
         st.Page(SUBMIT_PAGE, title="Submit", icon=":material/upload_file:", url_path="submit"),
         st.Page(MONITOR_PAGE, title="Monitor", icon=":material/monitoring:", url_path="monitor"),
         st.Page(EXPLORE_PAGE, title="Explore", icon=":material/query_stats:", url_path="explore"),
         st.Page(EVALUATE_PAGE, title="Evaluate", icon=":material/fact_check:", url_path="evaluate"),
     ]
-    # Streamlit serves the default page at "/" only, so /submit would be "page not found":
-    # the default is a hidden start page that opens Submit under its own URL.
-    start = st.Page(lambda: st.switch_page(pages[0]), title="Start", url_path="start", default=True,
-                    visibility="hidden")
     # Links are our own (position="hidden"); client.showSidebarNavigation = false keeps away
     # the list Streamlit could generate from the pages/ folder.
-    navigation = st.navigation([start, *pages], position="hidden")
+    navigation = st.navigation(pages, position="hidden")
     sidebar(service(), pages)
     navigation.run()
 

@@ -5,24 +5,31 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import CoreError
+from core.jobs.manage import MAX_NAME_CHARS, MAX_NOTE_CHARS, clean_name, clean_note
 from core.pricing import format_cost
 from core.settings import DEFAULT_MAX_TOKENS, PROVIDER_LABELS
 from core.submission import (
     REPORT_COUNT_COLUMNS,
+    FileChoice,
     check_inputs,
+    choice_key,
     default_input_files,
     fingerprint,
     labeler_agreement,
     labeler_notice,
+    layout_of,
     load_prompt_choice,
+    markdown_literal,
     parent_choices,
     preview,
     prompt_choices,
     report_table,
     save_prompt_copy,
+    source_name,
     submit_once,
     usable_sources,
     waiting_message,
+    with_choices,
 )
 from core.tasks import TASKS
 from pages._shared import MONITOR_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
@@ -96,6 +103,23 @@ else:
                                            format_func=lambda j: by_id[j].label, key="submit_parent")
                 about.markdown(by_id[parent_id].summary)
 
+# The sheet and text column chosen per file (pickers below the report). A choice the file no
+# longer offers is forgotten before the file is read with it.
+layouts = {}
+if task.parent_task is None:
+    for source in sources:
+        name = source_name(source)
+        sheet_key, column_key = choice_key("sheet", name), choice_key("text_column", name)
+        layout = layouts[name] = layout_of(source, sheet=st.session_state.get(sheet_key) or None)
+        if layout is None or st.session_state.get(sheet_key) not in ("", None, *layout.sheets):
+            st.session_state.pop(sheet_key, None)
+        if layout is None or st.session_state.get(column_key) not in ("", None, *layout.columns):
+            st.session_state.pop(column_key, None)
+    picked = {name: FileChoice(sheet=st.session_state.get(choice_key("sheet", name)) or None,
+                               text_column=st.session_state.get(choice_key("text_column", name)) or None)
+              for name in layouts}
+    sources = with_choices(sources, picked)
+
 checks = check_inputs(sources) if sources else []
 if checks:
     for check in checks:
@@ -104,7 +128,34 @@ if checks:
     st.markdown("**Validation report**")
     st.dataframe(report_table(checks), hide_index=True, key="submit_report",
                  column_config={**{c: st.column_config.TextColumn(c, alignment="right") for c in REPORT_COUNT_COLUMNS},
-                                "problem": st.column_config.TextColumn("problem", width="large")})
+                                "notes": st.column_config.TextColumn("notes", width="medium"),
+                                "problems": st.column_config.TextColumn("problems", width="medium")})
+    told = [(c.name, c.table.report) for c in checks if c.ok and (c.table.report.notes or c.table.report.warnings)]
+    if told:  # the table's cells cut long sentences off; here they are whole
+        with st.expander("Notes and problems in full", icon=":material/notes:"):
+            for name, report in told:  # names and cells from the file: shown as plain text
+                st.text("\n".join([name, *(f"  note: {n}" for n in report.notes),
+                                    *(f"  problem: {w}" for w in report.warnings)]))
+    if layouts:
+        needed = any(c.needs_choice for c in checks) or any(c.sheet or c.text_column for c in picked.values())
+        with st.expander("Sheet and text column of each file", expanded=needed, icon=":material/table_view:"):
+            st.caption("By default a workbook is read from its first sheet with a `paragraph_text` column, and "
+                       "the paragraphs come from that column. Choose others here.")
+            for name, layout in layouts.items():
+                shown_name = markdown_literal(name)  # widget labels render markdown; an upload names itself
+                if layout is None:
+                    st.markdown(f"**{shown_name}**: its columns cannot be read (see the reason above).")
+                    continue
+                sheet_box, column_box = st.columns(2)
+                if len(layout.sheets) > 1:
+                    sheet_box.selectbox(
+                        f"Sheet of {shown_name}", ["", *layout.sheets], key=choice_key("sheet", name),
+                        format_func=lambda s: s or "automatic: the first with paragraph_text")
+                column_box.selectbox(
+                    f"Text column of {shown_name}"
+                    + (f" (sheet {markdown_literal(layout.sheet or '')})" if len(layout.sheets) > 1 else ""),
+                    ["", *layout.columns], key=choice_key("text_column", name),
+                    format_func=lambda c: c or "automatic: paragraph_text")
     sources = usable_sources(sources, checks)
     if sources:
         with st.expander("Preview (first rows of each file)", expanded=False):
@@ -160,8 +211,9 @@ col1, col2, col3 = st.columns(3)
 choices = list(cfg.selectable_providers)  # Azure and Anthropic appear once configured
 provider = col1.selectbox("Provider", choices, index=choices.index(cfg.provider), key="submit_provider",
                           format_func=lambda p: PROVIDER_LABELS.get(p, p))
-if missing := cfg.missing_key_message(provider):
-    col1.warning(missing)
+provider_blocked = cfg.missing_key_message(provider)  # core's settings know every provider
+if provider_blocked:
+    col1.warning(provider_blocked)
 model = col2.text_input("Model", value=cfg.model_for(provider), key=f"submit_model_{provider}")
 max_tokens = col3.number_input("Max tokens per answer", min_value=16, max_value=32_000,
                                value=DEFAULT_MAX_TOKENS, step=100, key="submit_max_tokens")
@@ -226,6 +278,11 @@ if prep is not None:
             st.dataframe(st.session_state[agreement_key].figures(), hide_index=True, key="submit_agreement")
 
 submitted = st.session_state.setdefault(SUBMITTED, {})
+name_box, note_box = st.columns([1, 2])
+name_box.text_input("Job name (optional)", key="submit_job_name", max_chars=MAX_NAME_CHARS,
+                    placeholder="e.g. UNPRI reports 2024, task 1", help="Shown in every job list; change it later on Monitor.")
+note_box.text_area("Note (optional)", key="submit_job_note", max_chars=MAX_NOTE_CHARS, height=68,
+                   placeholder="Why this job, what changed from the last one…")
 
 
 def _submit(fp_: str) -> None:
@@ -235,7 +292,11 @@ def _submit(fp_: str) -> None:
         st.session_state[SUBMIT_ERROR] = "The inputs changed; check the estimate again and resubmit."
         return
     try:
-        job_id = submit_once(st.session_state[SUBMITTED], fp_, lambda: svc.submit(cached_prep[1], created_by="dashboard"))
+        prep_ = cached_prep[1] if cached_prep else None
+        if prep_ is not None:  # the researcher's words go with the job; they do not make it another job
+            prep_.name = clean_name(st.session_state.get("submit_job_name"))
+            prep_.note = clean_note(st.session_state.get("submit_job_note"))
+        job_id = submit_once(st.session_state[SUBMITTED], fp_, lambda: svc.submit(prep_, created_by="dashboard"))
     except CoreError as exc:
         st.session_state[SUBMIT_ERROR] = str(exc)
         job_id = st.session_state[SUBMITTED].get(fp_)
@@ -245,8 +306,11 @@ def _submit(fp_: str) -> None:
 
 already = submitted.get(fp) if fp else None
 label = "Submit job" if task.parent_task is None else "Submit task 2"
-st.button(label, type="primary", key="submit_button", disabled=prep is None or already is not None,
-          on_click=_submit, args=(fp,))
+if provider_blocked and prep is not None and already is None:
+    st.warning(f"Submitting needs a configured provider: **{provider}** is not. Choose another in the "
+               "**Provider** box under *Model* above, or configure it as said there.", icon=":material/key_off:")
+st.button(label, type="primary", key="submit_button",
+          disabled=prep is None or already is not None or bool(provider_blocked), on_click=_submit, args=(fp,))
 if msg := st.session_state.pop(SUBMIT_ERROR, None):
     st.error(msg)
 if already:

@@ -28,8 +28,9 @@ from core.submission import UNUSABLE_PROBLEM
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["pages/submit.py", "pages/monitor.py", "pages/explore.py", "pages/evaluate.py"]
-TITLES = {"pages/submit.py": "Submit a labelling job", "pages/monitor.py": "Monitor jobs",
+HOME = "pages/home.py"
+PAGES = [HOME, "pages/submit.py", "pages/monitor.py", "pages/explore.py", "pages/evaluate.py"]
+TITLES = {HOME: "BiodiversityASSET batch dashboard", "pages/submit.py": "Submit a labelling job", "pages/monitor.py": "Monitor jobs",
           "pages/explore.py": "Explore results", "pages/evaluate.py": "Evaluate labels"}
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
@@ -43,9 +44,10 @@ def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
 
 
 def open_page(page: str = "pages/submit.py") -> AppTest:
+    """The app at "/" (the home page), then ``page``."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    if page != "pages/submit.py":
+    if page != HOME:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -85,11 +87,13 @@ def test_every_page_renders(page: str, populated: bool) -> None:
     at = open_page(page)
     assert at.title[0].value == TITLES[page]
     assert not at.error, texts(at.error)
-    if page == "pages/submit.py":  # AppTest drops the sidebar after switch_page; the browser test covers it
+    if page == HOME:  # AppTest drops the sidebar after switch_page; the browser test covers it
         sidebar = " ".join(texts(at.sidebar.markdown))
         assert "local" in sidebar and f"Active jobs: **0** of {2 if populated else 0}" in sidebar
     infos = " ".join(texts(at.info))
-    if not populated:
+    if page == HOME:
+        pass  # its content is checked in test_home_explains_the_workflow
+    elif not populated:
         expected = {"pages/submit.py": "Upload one or more", "pages/monitor.py": "No jobs yet",
                     "pages/explore.py": "No results yet", "pages/evaluate.py": "No collected job yet"}[page]
         assert expected in infos
@@ -226,7 +230,7 @@ def test_folder_inputs_and_bad_upload() -> None:
     assert list(report["file"]) == ["report.csv", "ok.csv"] and report.loc[1, "dropped"] == "1"
     # the unreadable file has no counts: dashes, not "None"; the reason is in its own column
     assert list(report.loc[0, ["rows read", "kept", "dropped"]]) == ["–", "–", "–"]
-    assert report.loc[0, "problem"] == UNUSABLE_PROBLEM  # the full reason is the error above, not cut off here
+    assert report.loc[0, "problems"] == UNUSABLE_PROBLEM  # the full reason is the error above, not cut off here
     assert at.metric[0].value == "1"
     assert not at.warning  # one file can be used: no "cannot be used" summary
 
@@ -245,7 +249,7 @@ def test_no_usable_file_says_so_once() -> None:
     assert len(warnings) == 1 and warnings[0].startswith("None of the chosen files can be used")
     assert not any("Choose the inputs" in i for i in infos)
     assert not at.metric and at.button(key="submit_button").disabled
-    assert set(frame_with(at, "rows read")["problem"]) == {UNUSABLE_PROBLEM}
+    assert set(frame_with(at, "rows read")["problems"]) == {UNUSABLE_PROBLEM}
 
 
 def test_prompt_copy_is_saved_as_new_files(isolated_data_dir: Path) -> None:
@@ -292,16 +296,26 @@ def test_core_errors_are_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("pages/explore.py")
     assert not at.exception
     assert any("missing" in e for e in texts(at.error))
+
+
+def test_submit_is_off_while_the_provider_is_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With provider openai and no key the estimate is shown, but the button is disabled with a
+    message that points at the Provider box and says where keys go; no command-line flag is
+    named. Choosing the local provider there turns it on."""
     monkeypatch.setenv("BDASSET_PROVIDER", "openai")
-    at = open_page("pages/submit.py")
+    at = open_page(HOME)
     assert any("no API key" in w for w in texts(at.sidebar.warning))
-    assert any("No OpenAI key" in w for w in texts(at.warning))
+    at.switch_page("pages/submit.py").run()
     at.file_uploader(key="submit_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "text/csv")).run()
-    at.button(key="submit_button").click().run()
-    assert not at.exception
-    assert any("No OpenAI API key" in e for e in texts(at.error))
-    assert len(service.list_jobs()) == 2  # nothing recorded
-    assert not at.button(key="submit_button").disabled  # may try again after configuring a key
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.metric and at.button(key="submit_button").disabled
+    shown = " ".join(texts(at.warning))
+    assert "**Provider** box" in shown and "No OpenAI key is configured" in shown
+    assert ".env" in shown and ".streamlit/secrets.toml" in shown and "environment" in shown
+    assert "--" not in shown  # no command-line flag on a page
+    at.selectbox(key="submit_provider").set_value("local").run()
+    assert not at.button(key="submit_button").disabled
+    assert not any("**Provider** box" in w for w in texts(at.warning)), texts(at.warning)
 
 
 def test_a_job_recorded_but_not_sent_is_never_submitted_twice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -479,3 +493,105 @@ def test_task2_from_a_previous_tools_result_folder(tmp_path: Path) -> None:
     service = JobService(settings=load_settings())
     job = next(j for j in service.list_jobs() if j.task == TASK2)
     assert job.n_rows == 2 and job.parent_job_id is None
+
+
+# ----- home, inputs read another way, job name and note ------------------------------------------
+
+
+def test_home_explains_the_workflow() -> None:
+    """"/" is the home page: the workflow with a link to each page, both tasks with what their
+    scores mean in the prompts' own words, and what works without a key."""
+    at = open_page(HOME)
+    assert not at.exception and not at.error
+    links = [(link.proto.page, link.proto.label) for link in at.get("page_link")]
+    main_links = [label for _, label in links if label[0].isdigit()]
+    assert main_links == ["1 · Submit", "2 · Monitor", "3 · Explore", "4 · Evaluate"]
+    shown = "\n".join(texts(at.markdown))
+    for task in (TASK1, TASK2):
+        system = (DEFAULT_PROMPT_DIR / f"{task}.system.txt").read_text(encoding="utf-8")
+        criteria = [p for p in system.split("\n\n") if p.startswith(("Give Score", "IntrinsicValueScore:",
+                                                                   "CashFlowScore:", "OwnershipControlScore:"))]
+        assert criteria and all(c.strip() in shown for c in criteria)  # quoted from the prompt, not retold
+    assert "without an API key" in shown and "127.0.0.1" in shown
+    at.switch_page("pages/submit.py").run()  # the links' targets are the router's pages
+    assert at.title[0].value == TITLES["pages/submit.py"]
+
+
+def test_cp1252_note_is_a_note_not_a_problem() -> None:
+    at = open_page()
+    data = "pdf_file_name;paragraph_text\r\nFfBF_A_R.pdf;We invested 5 m€ in the café fund\r\n".encode("cp1252")
+    at.file_uploader(key="submit_upload").set_value(("excel.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error, texts(at.error)
+    report = frame_with(at, "rows read")
+    assert "decoded as cp1252" in report.loc[0, "notes"] and report.loc[0, "problems"] == ""
+    assert at.metric[0].value == "1"
+
+
+def xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_sheet_and_text_column_are_picked_per_file() -> None:
+    """A workbook whose paragraphs are on sheet 2 under another name: the page names the
+    sheets and columns and opens the pickers; choosing them makes the file usable, and the
+    report says what was read."""
+    from core.submission import choice_key
+
+    data = xlsx({"About": [["notes"], ["exported from the coding tool"]],
+                 "Coded": [["report", "Text", "page"], ["FfBF_A_R.pdf", "We invested EUR 5m in wetlands.", 4],
+                           ["FfBF_A_R.pdf", "Biodiversity matters.", 5]]})
+    at = open_page()
+    at.file_uploader(key="submit_upload").set_value(("coded.xlsx", data, XLSX_TYPE)).run()
+    assert not at.exception
+    (error,) = texts(at.error)
+    assert "coded.xlsx" in error and "'About'" in error and "'Coded'" in error and "'Text'" in error
+    assert "--" not in error  # the pickers are here; command-line flags are for the command line
+    assert at.expander[0].proto.expanded  # the pickers are open, not hidden
+    at.selectbox(key=choice_key("sheet", "coded.xlsx")).set_value("Coded").run()
+    column = at.selectbox(key=choice_key("text_column", "coded.xlsx"))
+    assert column.options == ["automatic: paragraph_text", "report", "Text", "page"]
+    column.set_value("Text").run()
+    assert not at.exception and not at.error, texts(at.error)
+    report = frame_with(at, "rows read")
+    assert report.loc[0, "kept"] == "2"
+    assert "sheet 'Coded' was read" in report.loc[0, "notes"] and "column 'Text'" in report.loc[0, "notes"]
+    assert at.metric[0].value == "2"
+    preview = frame_with(at, "paragraph_text")
+    assert "We invested EUR 5m in wetlands." in list(preview["paragraph_text"])
+
+
+def test_data_on_sheet_two_is_found_with_a_note() -> None:
+    data = xlsx({"README": [["about"], ["x"]],
+                 "Paragraphs": [["pdf_file_name", "paragraph_text"], ["FfBF_A_R.pdf", "We invested EUR 5m."]]})
+    at = open_page()
+    at.file_uploader(key="submit_upload").set_value(("two.xlsx", data, XLSX_TYPE)).run()
+    assert not at.exception and not at.error, texts(at.error)
+    report = frame_with(at, "rows read")
+    assert "sheet 'Paragraphs' was read" in report.loc[0, "notes"] and report.loc[0, "problems"] == ""
+    assert not at.expander[0].proto.expanded  # nothing to choose: the pickers stay folded
+
+
+def test_job_name_and_note_go_with_the_job(isolated_data_dir: Path) -> None:
+    at = open_page()
+    at.file_uploader(key="submit_upload").set_value((SAMPLE.name, SAMPLE.read_bytes(), "text/csv")).run()
+    at.text_input(key="submit_job_name").input("UNPRI 2024, task 1").run()
+    at.text_area(key="submit_job_note").input("First run with the\nstricter prompt").run()
+    at.button(key="submit_button").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    (job,) = JobService(settings=load_settings()).list_jobs()
+    assert (job.name, job.note) == ("UNPRI 2024, task 1", "First run with the\nstricter prompt")
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -111,10 +111,11 @@ def new_page(browser, tmp_path: Path):
 def wait_idle(page) -> None:
     """Wait for the app to be drawn (the sidebar's last line) and no script to be running."""
     page.locator('[data-testid="stSidebar"]').get_by_text("Active jobs").wait_for()
+    # A running script shows "Running" or a "Stop" button; elements not drawn yet are skeletons.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=TIMEOUT_MS,
+        "() => !/Running|Stop/.test((document.querySelector('[data-testid=\"stStatusWidget\"]') || {}).innerText || '')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSkeletonElement\"]')",
+        timeout=2 * TIMEOUT_MS,
     )
 
 
@@ -122,7 +123,9 @@ def test_upload_submit_monitor_explore_download(browser, tmp_path: Path, shots: 
     server = Server(tmp_path)
     try:
         page = new_page(browser, tmp_path)
-        page.goto(server.url)
+        page.goto(server.url)  # the home page, whose first step leads to Submit
+        page.get_by_role("heading", name="BiodiversityASSET batch dashboard").wait_for()
+        page.locator('[data-testid="stMain"] [data-testid="stPageLink"]', has_text="Submit").first.click()
         page.get_by_role("heading", name="Submit a labelling job").wait_for()
         sample = sorted(SAMPLES.glob("*.csv"))[0]
         # by the widget's key: Submit also has an examples upload for the embedding labeler
@@ -165,7 +168,7 @@ def test_upload_submit_monitor_explore_download(browser, tmp_path: Path, shots: 
         server.stop()
 
 
-@pytest.mark.parametrize(("path", "title"), [("", "Submit a labelling job"), ("submit", "Submit a labelling job"),
+@pytest.mark.parametrize(("path", "title"), [("", "BiodiversityASSET batch dashboard"), ("submit", "Submit a labelling job"),
                                              ("monitor", "Monitor jobs"), ("explore", "Explore results"),
                                              ("evaluate", "Evaluate labels")])
 def test_deep_link_on_a_fresh_server(browser, tmp_path: Path, shots: Path, path: str, title: str) -> None:
@@ -179,7 +182,7 @@ def test_deep_link_on_a_fresh_server(browser, tmp_path: Path, shots: Path, path:
         assert page.locator('[data-testid="stSidebarNav"]').count() == 0  # no generated navigation
         assert page.get_by_text("Page not found").count() == 0
         links = [t.strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]').all_inner_texts()]
-        assert [t.split()[-1] for t in links] == ["Submit", "Monitor", "Explore", "Evaluate"], links
+        assert [t.split()[-1] for t in links] == ["Home", "Submit", "Monitor", "Explore", "Evaluate"], links
         assert page.get_by_text("Active jobs").count() == 1
     finally:
         server.stop()

@@ -123,3 +123,41 @@ def test_real_subprocess_starts_the_embedded_backend(isolated_data_dir: Path) ->
         assert Path(job["output_dir"]).is_relative_to(isolated_data_dir)
     finally:
         stop_running(isolated_data_dir / "local_backend")
+
+
+def test_submit_sheet_and_text_column(service: JobService, tmp_path: Path) -> None:
+    """--sheet and --text-column read a workbook whose paragraphs are on another sheet under
+    another name; without them the error names the file, its sheets and columns and the flags.
+    The job records what was read."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "About"
+    book.active.append(["notes"])
+    data = book.create_sheet("Coded")
+    data.append(["report", "Absatz"])
+    data.append(["FfBF_A_R.pdf", "We invested EUR 5m in wetland restoration."])
+    path = tmp_path / "coded.xlsx"
+    book.save(path)
+
+    code, out, err = run(service, "submit", "--task", TASK1, "--input-file", str(path), "--dry-run")
+    assert code == 1 and "coded.xlsx" in err and "'Coded' ('report', 'Absatz')" in err
+    assert "--sheet" in err and "--text-column" in err
+
+    code, out, err = run(service, "submit", "--task", TASK1, "--input-file", str(path), "--sheet", "Coded",
+                         "--text-column", "Absatz", "--dry-run")
+    assert code == 0, err
+    assert "note: sheet 'Coded' was read, as chosen" in out and "note: the paragraphs were read from the column 'Absatz'" in out
+    assert "coded.xlsx: 1 rows read, 1 kept" in out
+    done = run_json(service, "submit", "--task", TASK1, "--input-file", str(path), "--sheet", "2",
+                    "--text-column", "absatz")
+    (source,) = service.get(done["job"]["job_id"]).sources
+    assert (source.sheet, source.text_column, source.rows_kept) == ("Coded", "Absatz", 1)
+
+    code, _, err = run(service, "submit", "--task", TASK1, "--input-file", str(path), "--sheet", "Nope", "--dry-run")
+    assert code == 1 and "no sheet 'Nope'" in err and "'About', 'Coded'" in err
+
+
+def test_submit_task2_refuses_input_choices(service: JobService) -> None:
+    code, _, err = run(service, "submit", "--task", TASK2, "--batch-id", "job_x", "--text-column", "Text")
+    assert code == 1 and "--sheet or --text-column" in err

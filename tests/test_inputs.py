@@ -12,8 +12,12 @@ import pytest
 
 from core.errors import InputError
 from core.inputs import (
+    ChoiceNeeded,
     DroppedRow,
     InputReport,
+    InputSource,
+    TableLayout,
+    table_layout,
     find_input_files,
     read_input,
     read_inputs,
@@ -74,7 +78,8 @@ def test_cp1252_excel_export(tmp_path: Path) -> None:
     assert table.report.encoding == "cp1252"
     assert table.report.separator == ";"
     assert table.frame["paragraph_text"].tolist() == ["We invested 5 m€ in the investor’s café fund"]
-    assert any("cp1252" in w for w in table.report.warnings)
+    # a valid cp1252 file is a note (what was done), not a problem
+    assert any("cp1252" in n for n in table.report.notes) and table.report.warnings == []
 
 
 def test_utf8_bom_before_cp1252_text(tmp_path: Path) -> None:
@@ -274,7 +279,8 @@ def test_xlsx_first_sheet_as_strings(tmp_path: Path) -> None:
         {"row": 4, "paragraph_text": "Second", "pdf_file_name": "0012", "page": "5"},
     ]
     assert rep.dropped == [DroppedRow(3, "empty paragraph_text")]
-    assert any("only the first ('Paragraphs')" in w for w in rep.warnings)
+    assert rep.notes == ["the workbook has 2 sheets; the first, 'Paragraphs', was read (the others: 'Notes')"]
+    assert rep.sheet == "Paragraphs" and rep.text_column == "Paragraph_Text"
     assert rep.summary().startswith("book.xlsx: 3 rows read, 2 kept, 1 dropped")
     assert "Excel workbook" in rep.summary()
 
@@ -291,7 +297,8 @@ def test_xlsx_saved_with_csv_name_is_read(tmp_path: Path) -> None:
     table = read_input(("really_excel.csv", path.read_bytes()))
     assert table.report.encoding == "xlsx"
     assert table.frame["paragraph_text"].tolist() == ["Hello"]
-    assert any("really an Excel workbook" in w for w in table.report.warnings)
+    assert any("really an Excel workbook" in n for n in table.report.notes)
+    assert not any("Excel workbook" in w for w in table.report.warnings)
 
 
 def test_corrupt_xlsx(tmp_path: Path) -> None:
@@ -471,3 +478,89 @@ def test_shipped_samples_read_cleanly() -> None:
     texts = frames["paragraph_text"].tolist()
     assert any("\n" in s for s in texts)
     assert any('"' in s and "," in s for s in texts)
+
+
+# ---------------------------------------------------------------------------- sheet and text column
+
+
+def make_book(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        sheet = wb.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    wb.save(path)
+    return path
+
+
+def test_data_on_sheet_two_is_read_with_a_note(tmp_path: Path) -> None:
+    path = make_book(tmp_path / "w.xlsx", {"About": [["notes"], ["exported 2026"]],
+                                           "Data": [["pdf_file_name", "paragraph_text"], ["r.pdf", "We invested."]]})
+    table = read_input(path)
+    assert records(table) == [{"row": 2, "paragraph_text": "We invested.", "pdf_file_name": "r.pdf"}]
+    assert table.report.sheet == "Data" and table.report.warnings == []
+    assert table.report.notes == ["sheet 'Data' was read: the first of 2 sheets with a 'paragraph_text' column "
+                                  "(the others: 'About')"]
+
+
+def test_no_sheet_with_the_text_column_names_sheets_and_columns(tmp_path: Path) -> None:
+    path = make_book(tmp_path / "w.xlsx", {"About": [["notes"], ["x"]], "Data": [["report", "Text"], ["r.pdf", "y"]]})
+    with pytest.raises(ChoiceNeeded) as exc:
+        read_input(path)
+    message = str(exc.value)
+    assert message.startswith("w.xlsx: no sheet of the workbook has a 'paragraph_text' column")
+    assert "'About' ('notes'); 'Data' ('report', 'Text')" in message
+    assert message.endswith("Choose the sheet and the column that holds the paragraphs.")
+
+
+def test_sheet_and_text_column_chosen(tmp_path: Path) -> None:
+    path = make_book(tmp_path / "w.xlsx", {"About": [["notes"], ["x"]],
+                                           "Data": [["report", "Text", "paragraph_text"], ["r.pdf", "Ours", "theirs"]]})
+    for sheet in ("Data", "data", "2"):  # by name, without case, or by number
+        table = read_input(InputSource(path, sheet=sheet, text_column="text"))
+        assert records(table) == [{"row": 2, "paragraph_text": "Ours", "pdf_file_name": "",
+                                   "report": "r.pdf", "input_paragraph_text": "theirs"}]
+        assert table.report.sheet == "Data" and table.report.text_column == "Text"
+        assert "sheet 'Data' was read, as chosen (of 2 sheets)" in table.report.notes
+        assert "the paragraphs were read from the column 'Text', as chosen" in table.report.notes
+    # the keyword arguments do the same (the command line gives one choice for every file)
+    assert records(read_inputs([path], sheet="Data", text_column="Text")[0])[0]["paragraph_text"] == "Ours"
+
+
+def test_unknown_sheet_or_column_names_file_and_choices(tmp_path: Path) -> None:
+    path = make_book(tmp_path / "w.xlsx", {"One": [["paragraph_text"], ["x"]], "Two": [["a"], ["y"]]})
+    with pytest.raises(ChoiceNeeded) as exc:
+        read_input(path, sheet="Three")
+    assert str(exc.value) == ("w.xlsx: the workbook has no sheet 'Three'. Its sheets: 'One', 'Two' "
+                              "(give a name or a number from 1 to 2).")
+    with pytest.raises(ChoiceNeeded) as exc:
+        read_input(path, sheet="Two", text_column="body")
+    assert str(exc.value).startswith("w.xlsx: there is no column 'body' to read the paragraphs from. "
+                                     "Columns found: 'a'.")
+
+
+def test_csv_text_column_chosen_and_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, "coded.csv", b"id;Absatz;Bericht\n1;Wir investieren.;r.pdf\n")
+    with pytest.raises(ChoiceNeeded) as exc:
+        read_input(path)
+    assert "coded.csv" in str(exc.value) and "'id', 'Absatz', 'Bericht'" in str(exc.value)
+    table = read_input(path, text_column="Absatz")
+    assert table.frame["paragraph_text"].tolist() == ["Wir investieren."]
+    assert list(table.frame.columns) == ["row", "paragraph_text", "pdf_file_name", "id", "Bericht"]
+    # a sheet means nothing to a text file: read, and said so
+    table = read_input(path, sheet="Data", text_column="Absatz")
+    assert any("a text file has one table" in n for n in table.report.notes)
+
+
+def test_table_layout_reads_the_header_only(tmp_path: Path) -> None:
+    book = make_book(tmp_path / "w.xlsx", {"About": [["notes"]], "Data": [["pdf_file_name", "paragraph_text", None, "page"]]})
+    assert table_layout(book) == TableLayout("w.xlsx", ("About", "Data"), "Data",
+                                             ("pdf_file_name", "paragraph_text", "column 3", "page"))
+    assert table_layout(book, sheet="1").columns == ("notes",)
+    with pytest.raises(InputError):
+        table_layout(book, sheet="Nope")
+    csv_file = write(tmp_path, "a.csv", 'sep=;\r\n"x;y";paragraph_text\r\n1;2\r\n'.encode("cp1252"))
+    assert table_layout(csv_file) == TableLayout("a.csv", (), None, ("x;y", "paragraph_text"))
+    with pytest.raises(InputError, match="PDF"):
+        table_layout(("r.csv", b"%PDF-1.7"))

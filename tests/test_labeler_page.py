@@ -30,6 +30,7 @@ def test_submit_page_shows_the_expected_agreement_of_uploaded_examples(tmp_path:
     monkeypatch.delenv("BDASSET_LOCAL_LABELER")  # the product's default, not the suite's pinned baseline
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
+    at.switch_page("pages/submit.py").run()  # "/" is the home page
     assert at.text_input(key="submit_model_local").value == default_labeler_model()
     at.file_uploader(key="submit_upload").set_value(("paragraphs.csv", INPUT, "text/csv")).run()
     at.file_uploader(key=f"submit_examples_{TASK1}").set_value(("labels.csv", LABELS, "text/csv")).run()

@@ -12,16 +12,21 @@ from core.jobs import JobService
 from core.prompts import DEFAULT_PROMPT_DIR
 from core.submission import (
     UNUSABLE_PROBLEM,
+    FileChoice,
     check_inputs,
+    choice_key,
     default_input_files,
     fingerprint,
+    layout_of,
     parent_choices,
     preview,
     prompt_choices,
     report_table,
     save_prompt_copy,
+    source_name,
     usable_sources,
     waiting_message,
+    with_choices,
 )
 
 TASK1 = "investment_activity_classification"
@@ -51,7 +56,7 @@ def test_report_table_unreadable_file_shows_a_dash_not_none() -> None:
     table = report_table(checks)
     bad, good = table.iloc[0], table.iloc[1]
     assert [bad["rows read"], bad["kept"], bad["dropped"]] == ["–", "–", "–"]
-    assert bad["problem"] == UNUSABLE_PROBLEM and bad["why dropped"] == ""
+    assert bad["problems"] == UNUSABLE_PROBLEM and bad["why dropped"] == "" and bad["notes"] == ""
     assert "paragraph_text" in checks[0].error  # the full reason, for the message above the table
     assert [good["rows read"], good["kept"], good["dropped"]] == ["1,200", "1,200", "0"]
     assert not table.isna().any().any()
@@ -148,3 +153,40 @@ def test_submit_once() -> None:
         submit_once(store, "fp3", half_sent)
     assert store["fp3"] == "job_2"  # recorded: never submitted again
     assert submit_once(store, "fp3", failing) == "job_2"
+
+
+def test_choices_make_a_file_usable_and_another_job() -> None:
+    """A file without a paragraph_text column needs a choice (and says so); the choice, by file
+    name, makes it usable; the same file read another way is another job."""
+    coded = ("coded.csv", b"id,Text\n1,We invested EUR 5m in wetlands.\n")
+    (check,) = check_inputs([coded])
+    assert check.needs_choice and not check.ok
+    (bad,) = check_inputs([("c.csv", b"%PDF-1.7 binary")])
+    assert not bad.needs_choice  # nothing to choose in a PDF
+    chosen = with_choices([coded], {"coded.csv": FileChoice(text_column="Text")})
+    assert source_name(chosen[0]) == "coded.csv"
+    (check,) = check_inputs(chosen)
+    assert check.ok and check.table.report.text_column == "Text"
+    assert "column 'Text'" in report_table([check]).loc[0, "notes"]
+    assert with_choices([coded], {"coded.csv": FileChoice()}) == [coded]  # nothing chosen: as it was
+    common = dict(task=TASK1, parent=None, model="m", max_tokens=10, provider="local", prompts=None)
+    assert fingerprint(sources=[coded], **common) != fingerprint(sources=chosen, **common)
+    assert fingerprint(sources=chosen, **common) == fingerprint(
+        sources=with_choices([coded], {"coded.csv": FileChoice(text_column="Text")}), **common)
+
+
+def test_layout_for_the_pickers() -> None:
+    assert layout_of(("a.csv", b"id;Text\n1;x\n")).columns == ("id", "Text")
+    assert layout_of(("a.csv", b"%PDF-1.7")) is None
+    key = choice_key("sheet", "a name with spaces and \u00e9.xlsx")
+    assert key.startswith("submit_sheet_") and key == choice_key("sheet", "a name with spaces and \u00e9.xlsx")
+    assert key != choice_key("text_column", "a name with spaces and \u00e9.xlsx")
+
+
+def test_markdown_literal_keeps_upload_names_plain() -> None:
+    from core.submission import markdown_literal
+
+    hostile = "![x](http://example.invalid/p.png) **b** $x$ :material/eco: [l](javascript:1).xlsx"
+    escaped = markdown_literal(hostile)
+    assert "![" not in escaped and "](" not in escaped and "**" not in escaped and "\\:material/eco\\:" in escaped
+    assert escaped.replace("\\", "") == hostile  # only escapes were added
