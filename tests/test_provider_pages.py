@@ -32,7 +32,8 @@ def test_submit_lists_configured_providers_and_the_sidebar_names_key_sources(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at.run()  # "/" is the home page
+    at.switch_page("pages/submit.py").run()
     assert not at.exception, [e.value for e in at.exception]
     box = at.selectbox(key="submit_provider")
     assert box.options == ["OpenAI", "Embedded local backend", "Anthropic"]  # Azure is not configured
@@ -46,7 +47,8 @@ def test_submit_lists_configured_providers_and_the_sidebar_names_key_sources(
 def test_an_unconfigured_default_provider_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BDASSET_PROVIDER", "azure")
     at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
+    at.run()  # "/" is the home page
+    at.switch_page("pages/submit.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="submit_provider").value == "azure"
     assert any("Azure OpenAI is not configured" in w.value for w in at.sidebar.warning)
