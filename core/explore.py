@@ -540,10 +540,16 @@ def job_score_meanings(jobs: Sequence[Job]) -> dict[str, str]:
 
 
 def short_meaning(meaning: str, limit: int = 240) -> str:
-    """The first sentence of a meaning (for a column tooltip), cut at ``limit`` characters."""
-    text = " ".join(meaning.split())
-    first = re.split(r"(?<=[.:;])\s", text, maxsplit=1)[0].rstrip(":;")
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    """A one-line digest of a meaning for a tooltip: the first sentence of each of its
+    paragraphs (before a list of examples), joined by `` / ``, cut at ``limit`` characters."""
+    heads = []
+    for paragraph in re.split(r"\n\s*\n", meaning or ""):
+        text = " ".join(paragraph.split())
+        head = re.split(r"(?<=\.)\s|,? for example:|:\s+-\s", text, maxsplit=1)[0].strip()
+        if head:
+            heads.append(head)
+    digest = " / ".join(heads)
+    return digest if len(digest) <= limit else digest[: limit - 1] + "…"
 
 
 # ----- downloads ----------------------------------------------------------------------------
@@ -559,13 +565,13 @@ def download_name(jobs: Sequence[Job], frame: pd.DataFrame, *, filtered: bool, s
     tasks = "-".join(TASK_SHORT[t] for t in loaded_tasks(frame)) or "results"
     day = (today or dt.date.today()).isoformat()
     stem = f"bdasset_{names}_{tasks}_{'filtered' if filtered else 'all'}_{day}"
-    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", stem)
+    stem = re.sub(r"[^A-Za-z0-9_+-]+", "-", stem)
     return safe_name(stem, suffix=suffix)
 
 
 def _job_label(job: Job) -> str:
     name = " ".join((job.name or "").split())
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or job.id
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or job.id
 
 
 def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
