@@ -57,6 +57,8 @@ ensure_router()
 
 DETAIL = "explore_detail"  # the frame index of the row whose detail is open
 FILE_NAME_SOURCE = "file name (second _ part)"
+TABLE_ROW_PX = 88
+TABLE_HEIGHT_PX = 640
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -246,18 +248,19 @@ with st.container(horizontal=True, key="explore_downloads"):  # side by side, wh
     st.download_button("Download CSV", data=lambda: to_csv_bytes(shown),
                        file_name=download_name(chosen_jobs, shown, filtered=filtered, suffix=".csv"),
                        mime="text/csv", key="explore_download_csv", icon=":material/download:", on_click="ignore")
-
-    def excel_bytes() -> bytes:
-        with st.spinner(f"Writing {len(shown):,} rows to Excel…"):
-            return to_xlsx_bytes(shown)
-
-    st.download_button("Download Excel", data=excel_bytes,
+    # The bytes are made when the button is pressed (deferred): meanwhile Streamlit turns the
+    # button's icon into a spinner and disables it, so the wait is visible.
+    st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown),
+                       help=f"Writing {len(shown):,} rows to Excel takes a while (about 14 s for 100,000); "
+                            "the button shows a spinner meanwhile. CSV is immediate." if len(shown) > 20_000 else None,
                        file_name=download_name(chosen_jobs, shown, filtered=filtered, suffix=".xlsx"),
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key="explore_download_xlsx", icon=":material/download:", on_click="ignore")
 score_help = {c: short_meaning(meanings.get(c, "")) or None for c in score_cols}
 event = st.dataframe(
     rows, hide_index=True, key="explore_table", on_select="rerun", selection_mode="single-row",
+    # rows taller than 4rem let Streamlit wrap text: four lines of the paragraph, not one
+    row_height=TABLE_ROW_PX, height=TABLE_HEIGHT_PX,
     column_config={
         "paragraph_text": st.column_config.TextColumn("paragraph", width="large"),
         "explanation": st.column_config.TextColumn("explanation" + (" (task 1)" if "task2_explanation" in rows
