@@ -55,7 +55,7 @@ from pages._shared import EVALUATE_PAGE, FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, e
 
 ensure_router()
 
-DETAIL = "explore_detail"  # the frame index of the row whose detail is open
+DETAIL = "explore_detail"  # (loaded job ids, frame index) of the row whose detail is open
 FILE_NAME_SOURCE = "file name (second _ part)"
 TABLE_ROW_PX = 88
 TABLE_HEIGHT_PX = 640
@@ -272,15 +272,16 @@ event = st.dataframe(
         "cash_flow_score": st.column_config.TextColumn("cash flow", width=75, help=score_help.get("cash_flow_score")),
         "ownership_control_score": st.column_config.TextColumn("ownership", width=80,
                                                                help=score_help.get("ownership_control_score")),
-        INVESTOR_COLUMN: st.column_config.TextColumn("investor", width="small"),
+        INVESTOR_COLUMN: st.column_config.TextColumn("investor", width=115),
         REPORT_COLUMN: "report", "status_reason": "reason", "job_id": "job", "task2_job_id": "job (task 2)",
         "task2_status": "status (task 2)", "task2_status_reason": "reason (task 2)", "csv_file_name": "source file",
     },
 )
 selected = event.selection.rows if event is not None and hasattr(event, "selection") else []
 if selected and selected[0] < len(rows):
-    st.session_state[DETAIL] = rows.index[selected[0]]
-detail_index = st.session_state.get(DETAIL)
+    st.session_state[DETAIL] = (tuple(chosen), rows.index[selected[0]])
+opened = st.session_state.get(DETAIL)
+detail_index = opened[1] if isinstance(opened, tuple) and opened[0] == tuple(chosen) else None
 with st.container(border=True, key="explore_detail_box"):
     if detail_index is None or detail_index not in shown.index:
         st.caption("Select a row in the table to read the paragraph, both tasks' answers and every input column.")

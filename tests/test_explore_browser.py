@@ -39,12 +39,15 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
     server = Server(tmp_path)
     try:
         page = new_page(browser, tmp_path)
+        page.set_default_timeout(90_000)  # a shared CI machine can be slow; nothing here waits on purpose
         page.goto(f"{server.url}/explore")
         page.get_by_role("heading", name="Explore results").wait_for()
         wait_idle(page)
         # add the task-1 job to the task-2 job loaded by default
-        page.locator('[data-testid="stMultiSelect"]').filter(has_text="Jobs to load").locator("input").click()
-        page.get_by_role("option", name=f"Pilot NL · ").click()
+        page.get_by_role("combobox", name="Jobs to load").focus()  # the loaded job's chip lies over the input
+        page.keyboard.type("Pilot")
+        page.get_by_text("Pilot NL · Investment activity (task 1)").wait_for()
+        page.keyboard.press("Enter")
         page.keyboard.press("Escape")
         page.get_by_text(f"of {job1.n_rows:,} paragraphs match").wait_for()
         wait_idle(page)
@@ -58,6 +61,17 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
                            keep_default_na=False)
         assert len(rows) == job1.n_rows and rows["custom_id"].is_unique
         assert list(rows.columns).index("score") < list(rows.columns).index("cash_flow_score")
+
+        # selecting a row (the grid's first column) opens its detail with the full paragraph
+        detail = page.locator(".st-key-explore_detail_box")
+        assert detail.get_by_text("Select a row in the table").count() == 1
+        grid = page.locator(".st-key-explore_table canvas").first
+        grid.scroll_into_view_if_needed()
+        grid.click(position={"x": 18, "y": 36 + 44})  # below the 35-px header, in the first row
+        detail.get_by_text("Paragraph", exact=True).wait_for()
+        wait_idle(page)
+        first = rows.loc[0, "paragraph_text"]
+        assert first.split()[0] in detail.inner_text()
 
         # a filter changes the name; the Excel file is named the same way
         page.get_by_placeholder("e.g. mangrove, green bond").fill("biodiversity")

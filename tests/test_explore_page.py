@@ -89,9 +89,9 @@ def test_task1_and_task2_read_as_one_row_per_paragraph_with_a_detail() -> None:
 
     # the row detail: the full paragraph, both tasks' answers, source, every input column
     index = both.index[0]
-    at.session_state["explore_detail"] = index  # what selecting the row in the table sets
+    at.session_state["explore_detail"] = ((job1.id, job2.id), index)  # what selecting the row sets
     at.run()
-    paragraph = at.session_state["explore_detail"] == index and table(at).loc[index, "paragraph_text"]
+    paragraph = table(at).loc[index, "paragraph_text"]
     assert markdown_literal(paragraph) in texts(at.markdown)
     detail = next(d.value for d in at.dataframe if list(d.value.columns) == ["field", "value"])
     fields = dict(zip(detail["field"], detail["value"]))
