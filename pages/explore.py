@@ -251,8 +251,8 @@ with st.container(horizontal=True, key="explore_downloads"):  # side by side, wh
     # The bytes are made when the button is pressed (deferred): meanwhile Streamlit turns the
     # button's icon into a spinner and disables it, so the wait is visible.
     st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown),
-                       help=f"Writing {len(shown):,} rows to Excel takes a while (about 14 s for 100,000); "
-                            "the button shows a spinner meanwhile. CSV is immediate." if len(shown) > 20_000 else None,
+                       help=f"Writing {len(shown):,} rows to Excel takes a while (15 s or more for 100,000); the "
+                            "button shows a spinner meanwhile. The CSV is ready at once." if len(shown) > 20_000 else None,
                        file_name=download_name(chosen_jobs, shown, filtered=filtered, suffix=".xlsx"),
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key="explore_download_xlsx", icon=":material/download:", on_click="ignore")

@@ -65,7 +65,7 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         # selecting a row (the grid's first column) opens its detail with the full paragraph
         detail = page.locator(".st-key-explore_detail_box")
         assert detail.get_by_text("Select a row in the table").count() == 1
-        grid = page.locator(".st-key-explore_table canvas").first
+        grid = page.locator(".st-key-explore_table .stDataFrameGlideDataEditor").first  # takes the pointer
         grid.scroll_into_view_if_needed()
         grid.click(position={"x": 18, "y": 36 + 44})  # below the 35-px header, in the first row
         detail.get_by_text("Paragraph", exact=True).wait_for()

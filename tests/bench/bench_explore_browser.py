@@ -52,8 +52,9 @@ def start_server(data_dir: Path, log: Path, theme: str | None = None) -> tuple[s
     args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
-    if theme:
-        args += ["--theme.base", theme]
+    if theme == "dark":  # the project's config pins light colours: override them all
+        args += ["--theme.base", "dark", "--theme.backgroundColor", "#0e1117", "--theme.secondaryBackgroundColor",
+                 "#262730", "--theme.textColor", "#fafafa"]
     env = dict(os.environ, BDASSET_DATA_DIR=str(data_dir))
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
