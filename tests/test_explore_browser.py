@@ -1,0 +1,85 @@
+"""Explore in a real browser (Debian's /usr/bin/chromium through Playwright): the downloads
+are named by job, task, filter and date, and hold one row per paragraph when task 1 and task
+2 are loaded together; selecting a row opens its detail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SAMPLES
+from core.jobs import JobService
+from core.settings import load_settings
+from test_browser import CHROMIUM, Server, browser, new_page, wait_idle  # noqa: F401  (browser: a fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+                       reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
+TASK1 = "investment_activity_classification"
+TASK2 = "assetization_features_scoring"
+
+
+def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: Path) -> None:  # noqa: F811
+    service = JobService(settings=load_settings())
+    job1 = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job1.id], poll_interval=0.1, timeout=60)
+    service.collect(job1.id)
+    service.edit_job(job1.id, name="Pilot NL")
+    job2 = service.submit(service.prepare(TASK2, parent=job1.id))
+    service.wait([job2.id], poll_interval=0.1, timeout=60)
+    service.collect(job2.id)
+    server = Server(tmp_path)
+    try:
+        page = new_page(browser, tmp_path)
+        page.set_default_timeout(90_000)  # a shared CI machine can be slow; nothing here waits on purpose
+        page.goto(f"{server.url}/explore")
+        page.get_by_role("heading", name="Explore results").wait_for()
+        wait_idle(page)
+        # add the task-1 job to the task-2 job loaded by default
+        page.get_by_role("combobox", name="Jobs to load").focus()  # the loaded job's chip lies over the input
+        page.keyboard.type("Pilot")
+        page.get_by_text("Pilot NL · Investment activity (task 1)").wait_for()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        page.get_by_text(f"of {job1.n_rows:,} paragraphs match").wait_for()
+        wait_idle(page)
+        today = dt.date.today().isoformat()
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download CSV").click()
+        name = info.value.suggested_filename
+        assert name == f"bdasset_Pilot-NL+{job2.id}_task1-task2_all_{today}.csv" or name == (
+            f"bdasset_{job2.id}+Pilot-NL_task1-task2_all_{today}.csv"), name
+        rows = pd.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()), encoding="utf-8-sig", dtype=str,
+                           keep_default_na=False)
+        assert len(rows) == job1.n_rows and rows["custom_id"].is_unique
+        assert list(rows.columns).index("score") < list(rows.columns).index("cash_flow_score")
+
+        # selecting a row (the grid's first column) opens its detail with the full paragraph
+        detail = page.locator(".st-key-explore_detail_box")
+        assert detail.get_by_text("Select a row in the table").count() == 1
+        grid = page.locator(".st-key-explore_table .stDataFrameGlideDataEditor").first  # takes the pointer
+        grid.scroll_into_view_if_needed()
+        grid.click(position={"x": 18, "y": 36 + 44})  # below the 35-px header, in the first row
+        detail.get_by_text("Paragraph", exact=True).wait_for()
+        wait_idle(page)
+        first = rows.loc[0, "paragraph_text"]
+        assert first.split()[0] in detail.inner_text()
+
+        # a filter changes the name; the Excel file is named the same way
+        page.get_by_placeholder("e.g. mangrove, green bond").fill("biodiversity")
+        page.keyboard.press("Enter")
+        page.get_by_text("paragraphs match").filter(has_not_text=f"**{job1.n_rows:,}**").first.wait_for()
+        wait_idle(page)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download Excel").click()
+        assert info.value.suggested_filename.endswith(f"_task1-task2_filtered_{today}.xlsx")
+    finally:
+        server.stop()
