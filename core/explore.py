@@ -34,11 +34,11 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from core.columns import input_columns, is_product_column
 from core.csvout import csv_bytes
-from core.errors import CoreError, PromptError
+from core.errors import CoreError
 from core.exportsafe import is_text
 from core.investors import InvestorMap, apply_investors, investor_from_report  # noqa: F401  (core.evaluate reads it here)
 from core.models import Job
-from core.prompts import load_prompts
+from core.prompts import score_meanings
 from core.results import read_results
 from core.safefs import safe_name
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
@@ -503,31 +503,6 @@ def markdown_literal(text: str) -> str:
 
 
 # ----- what the scores mean -----------------------------------------------------------------
-
-def score_meanings(task: str, system_prompt: str | None = None) -> dict[str, str]:
-    """What each score column of ``task`` means, quoted from the criteria of the task's
-    system prompt (the job's recorded prompt, else the shipped file), so the page explains
-    scores with the very words the model was given. A paragraph of the prompt describes a
-    response field when it starts with ``<Field>:`` or ``Give <Field> ...``; a field that the
-    prompt does not describe gets a plain 0/1 sentence."""
-    spec = TASKS[task]
-    if system_prompt is None:
-        try:
-            system_prompt = load_prompts(task).system
-        except PromptError:
-            system_prompt = ""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", system_prompt or "") if p.strip()]
-    meanings: dict[str, str] = {}
-    for response_field, column in spec.columns.items():
-        if column not in spec.score_columns:
-            continue
-        pattern = re.compile(rf"^(?:{re.escape(response_field)}\s*:|Give\s+{re.escape(response_field)}\b)")
-        found = [p for p in paragraphs if pattern.match(p)]
-        meanings[column] = ("\n\n".join(found) if found
-                            else f"1 when the paragraph shows {score_label(column).lower()}, else 0 "
-                                 "(the job's prompt does not describe it).")
-    return meanings
-
 
 def job_score_meanings(jobs: Sequence[Job]) -> dict[str, str]:
     """Score column -> meaning for the tasks of ``jobs``, each from the newest job's recorded

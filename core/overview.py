@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import PromptError
-from core.prompts import load_prompts
+from core.prompts import load_prompts, score_meanings
 from core.settings import Settings
 from core.tasks import TASKS, TaskSpec
 
@@ -36,18 +36,11 @@ def _overview(task: TaskSpec) -> TaskOverview:
     except PromptError:
         system = ""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", system) if p.strip()]
-    scores = []
-    for response_field, column in task.columns.items():
-        if column not in task.score_columns:
-            continue
-        # A paragraph defines a field when it starts with "<Field>:" or "Give <Field> ...".
-        pattern = re.compile(rf"^(?:{re.escape(response_field)}\s*:|Give\s+{re.escape(response_field)}\b)")
-        found = [p for p in paragraphs if pattern.match(p)]
-        scores.append((column, "\n\n".join(found) if found else "0 or 1 (the prompt file does not describe it)."))
+    meanings = score_meanings(task.name, system)
     runs_on = ("paragraphs from your CSV/XLSX files" if task.parent_task is None
                else f"the paragraphs a completed {TASKS[task.parent_task].title} job scored 1")
     return TaskOverview(name=task.name, title=task.title, question=paragraphs[0] if paragraphs else "",
-                        scores=tuple(scores), runs_on=runs_on)
+                        scores=tuple(meanings.items()), runs_on=runs_on)
 
 
 def keyless_summary(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +112,30 @@ def prompts_from_text(*, system: str, user_template: str, label: str = "edited")
         raise PromptError("The system prompt is empty.")
     validate_user_template(user_template, f"({label})")
     return PromptSet(system=system, user_template=user_template, system_path=label, user_path=label)
+
+
+def score_meanings(task: str, system_prompt: str | None = None) -> dict[str, str]:
+    """What each score column of ``task`` means, quoted from the criteria of its system prompt
+    (a job's recorded prompt, else the shipped file), so pages explain scores with the very
+    words the model was given. A paragraph of the prompt describes a response field when it
+    starts with ``<Field>:`` or ``Give <Field> ...``; a field the prompt does not describe gets
+    a plain 0/1 sentence."""
+    from core.tasks import TASKS  # tasks need no prompts at import; keep it that way
+
+    spec = TASKS[task]
+    if system_prompt is None:
+        try:
+            system_prompt = load_prompts(task).system
+        except PromptError:
+            system_prompt = ""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", system_prompt or "") if p.strip()]
+    meanings: dict[str, str] = {}
+    for response_field, column in spec.columns.items():
+        if column not in spec.score_columns:
+            continue
+        pattern = re.compile(rf"^(?:{re.escape(response_field)}\s*:|Give\s+{re.escape(response_field)}\b)")
+        found = [p for p in paragraphs if pattern.match(p)]
+        meanings[column] = ("\n\n".join(found) if found
+                            else f"1 when the paragraph shows {response_field}, else 0 "
+                                 "(the prompt does not describe it).")
+    return meanings
