@@ -51,16 +51,41 @@ def answer_for(text: str, schema_name: str) -> tuple[int, dict[str, Any]]:
     }
 
 
+def schema_name_of(response_format: Any) -> str:
+    """The task's schema name from a ``json_schema`` response format, or, for the
+    ``json_object`` + ``schema`` form (which carries no name), from the schema's fields."""
+    if not isinstance(response_format, dict):
+        return ""
+    if response_format.get("type") == "json_object":
+        fields = (response_format.get("schema") or {}).get("properties") or {}
+        return "assetization_features_scoring" if "IntrinsicValueScore" in fields else "investment_activity_classification"
+    return (response_format.get("json_schema") or {}).get("name", "")
+
+
+def rejection_of_json_schema() -> dict[str, Any]:
+    """What a FastAPI server whose response_format type is ``Literal["text", "json_object"]``
+    (llama-cpp-python's) answers, with HTTP 422, to ``{"type": "json_schema", ...}``."""
+    return {"detail": [{"type": "literal_error", "loc": ["body", "response_format", "type"],
+                        "msg": "Input should be 'text' or 'json_object'", "input": "json_schema",
+                        "ctx": {"expected": "'text' or 'json_object'"}}]}
+
+
 class FakeChatServer(ThreadingHTTPServer):
-    """Start with ``with FakeChatServer() as server:``; ``server.base_url`` ends in ``/v1``."""
+    """Start with ``with FakeChatServer() as server:``; ``server.base_url`` ends in ``/v1``.
+
+    With ``json_schema_support=False`` it behaves like llama-cpp-python's server: a
+    ``json_schema`` response format is refused with HTTP 422, ``json_object`` with a
+    ``schema`` is answered.
+    """
 
     daemon_threads = True
     # socketserver's default listen backlog of 5 resets connections when a client opens
     # dozens at once (a forwarding backend with concurrency 32 does).
     request_queue_size = 256
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, json_schema_support: bool = True) -> None:
         self.latency = latency
+        self.json_schema_support = json_schema_support
         self.requests: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -98,8 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.latency:
             time.sleep(self.server.latency)
         text = body["messages"][-1]["content"]
-        schema = body.get("response_format", {}).get("json_schema", {}).get("name", "")
-        status, payload = answer_for(text, schema)
+        response_format = body.get("response_format")
+        if not self.server.json_schema_support and (response_format or {}).get("type") == "json_schema":
+            status, payload = 422, rejection_of_json_schema()
+        else:
+            status, payload = answer_for(text, schema_name_of(response_format))
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -59,8 +59,33 @@ class BaselineResponder:
         self._closed.set()
 
 
+def json_object_format(response_format: Any) -> dict[str, Any] | None:
+    """The ``{"type": "json_object", "schema": ...}`` form of a ``json_schema`` response format
+    (what llama-cpp-python's server reads, and turns into a grammar), or None for any other."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return None
+    return {"type": "json_object", "schema": spec["schema"]}
+
+
+def rejects_response_format(status_code: int, content: bytes) -> bool:
+    """True for a 400/422 answer that blames the request's ``response_format`` (e.g. FastAPI's
+    ``Input should be 'text' or 'json_object'`` at ``["body", "response_format", "type"]``)."""
+    return status_code in (400, 422) and b"response_format" in content
+
+
 class ForwardingResponder:
-    """Forwards each request body to an OpenAI-compatible chat-completions server."""
+    """Forwards each request body to an OpenAI-compatible chat-completions server.
+
+    The strict ``response_format: json_schema`` goes out as it is. A server that rejects it
+    (HTTP 400/422 naming ``response_format``: llama-cpp-python's server) is asked again with
+    the same schema as ``{"type": "json_object", "schema": ...}``; when that is answered, later
+    requests use that form at once. Either way the answer is checked against the strict schema
+    when the job is collected (invalid ones are recorded as ``invalid_json`` or
+    ``schema_violation`` rows), so nothing unchecked passes as an answer.
+    """
 
     def __init__(
         self,
@@ -77,6 +102,8 @@ class ForwardingResponder:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         n = max(1, int(concurrency))
+        # Set once the server has taken the json_object form after rejecting json_schema.
+        self._schema_as_json_object = threading.Event()
         self._client = httpx2.Client(
             headers=headers,
             timeout=httpx2.Timeout(timeout_seconds, connect=10.0),
@@ -85,7 +112,9 @@ class ForwardingResponder:
             trust_env=False,
         )
 
-    def prepare(self, body: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, body: dict[str, Any], *, schema_as_json_object: bool = False) -> dict[str, Any]:
+        """The body as sent: our model name, ``max_tokens`` beside ``max_completion_tokens``, no
+        streaming, and with ``schema_as_json_object`` the json_object form of the schema."""
         out = dict(body)
         if self._model:
             out["model"] = self._model
@@ -93,12 +122,22 @@ class ForwardingResponder:
             # Ollama and llama.cpp read max_tokens only.
             out["max_tokens"] = out["max_completion_tokens"]
         out.pop("stream", None)
+        if schema_as_json_object:
+            converted = json_object_format(out.get("response_format"))
+            if converted is not None:
+                out["response_format"] = converted
         return out
 
     def __call__(self, body: dict[str, Any]) -> Answer:
-        payload = orjson.dumps(self.prepare(body))
+        as_json_object = self._schema_as_json_object.is_set()
         try:
-            response = self._client.post(self._url, content=payload)
+            response = self._client.post(self._url, content=orjson.dumps(self.prepare(body, schema_as_json_object=as_json_object)))
+            if (not as_json_object and json_object_format(body.get("response_format")) is not None
+                    and rejects_response_format(response.status_code, response.content)):
+                response = self._client.post(self._url, content=orjson.dumps(self.prepare(body, schema_as_json_object=True)))
+                if response.status_code < 400:
+                    log.info("the chat server rejects response_format json_schema; sending json_object with the schema")
+                    self._schema_as_json_object.set()
         except httpx2.TimeoutException as exc:
             return Answer(504, error_body(f"The chat server at {self._url} timed out: {type(exc).__name__}.", code="chat_server_timeout"))
         except httpx2.HTTPError as exc:

