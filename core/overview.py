@@ -55,3 +55,14 @@ def keyless_summary(settings: Settings) -> str:
     return ("Everything works without an API key: the **local** provider is an OpenAI-compatible batch "
             f"backend on this computer (127.0.0.1) that {engine}. Its answers are named as such in the model "
             "column, never passed off as an LLM's.")
+
+
+def local_engine(settings: Settings) -> str:
+    """A few words on what answers local jobs here (the sidebar's status line)."""
+    if settings.local_chat_url:
+        return f"forwarding to {settings.local_chat_url}"
+    from core.settings import BASELINE_MODEL
+
+    if settings.model_for("local") == BASELINE_MODEL:
+        return "rule-based baseline"
+    return "embedding labeler"

@@ -107,6 +107,7 @@ def sidebar(svc: JobService, pages: list) -> None:
     apart). Monitor draws the whole app again whenever a job starts, finishes, is added,
     archived or deleted, so these counts follow its refreshes."""
     from core.monitoring import jobs_count_line  # imported here: this function is all the sidebar owns
+    from core.overview import local_engine
 
     cfg = svc.settings
     with st.sidebar:
@@ -128,7 +129,7 @@ def sidebar(svc: JobService, pages: list) -> None:
                 st.warning("Provider: OpenAI, but no API key is configured. Set OPENAI_API_KEY in the "
                            "environment, `.env` or `.streamlit/secrets.toml`.")
         else:
-            engine = f"forwarding to {cfg.local_chat_url}" if cfg.local_chat_url else "rule-based baseline"
+            engine = local_engine(cfg)
             st.markdown(f"Provider: **local** embedded backend ({engine})")
             st.caption("No OpenAI key configured: jobs run on 127.0.0.1." if not cfg.has_openai_key
                        else "An OpenAI key is configured; choose OpenAI per job on Submit.")

@@ -12,7 +12,8 @@ ensure_router()
 
 st.title("BiodiversityASSET batch dashboard")
 st.markdown("Label investor-report paragraphs about biodiversity with a language model, in two chained tasks, "
-            "through the OpenAI Batch API (half the price of live calls) or the local backend on this computer. "
+            "through a batch API (OpenAI, Azure OpenAI or Anthropic: half the price of live calls) or the local "
+            "backend on this computer. "
             "Every paid answer is kept.")
 
 st.subheader("How it works")

