@@ -137,10 +137,10 @@ def test_errors_are_named(tmp_path: Path, fake: FakeAnthropicServer, monkeypatch
     with pytest.raises(AuthenticationFailed, match="No Anthropic API key"):
         make_client(bare, "anthropic")
     # a rejected key: the job is recorded, the message names the setting, never the key
-    wrong = anthropic_service(anthropic_settings(tmp_path, fake, monkeypatch, key="sk-ant-wrong-placeholder"))
+    wrong = anthropic_service(anthropic_settings(tmp_path, fake, monkeypatch, key="wrong-anthropic-key-placeholder"))
     with pytest.raises(SubmissionIncomplete, match="ANTHROPIC_API_KEY") as caught:
         wrong.submit(wrong.prepare(TASK1, inputs=[csv_upload(["One paragraph."])]))
-    assert "sk-ant-wrong-placeholder" not in str(caught.value)
+    assert "wrong-anthropic-key-placeholder" not in str(caught.value)
     service = anthropic_service(anthropic_settings(tmp_path, fake, monkeypatch))
     job = service.submit(service.prepare(TASK1, inputs=[csv_upload(["One paragraph."])]))
     # 429 and 500 while checking: the known status stays, the problem is recorded

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 import orjson
 from filelock import FileLock
 
-from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
-from core.providers.base import BatchInfo, BatchNotFoundAtProvider, UploadedFile, checked_id, is_plain_id
+from core.errors import AuthenticationFailed, ProviderError
+from core.providers.base import (BatchInfo, BatchNotFoundAtProvider, UploadedFile, checked_id, is_plain_id,
+                                 sdk_errors)
 from core.safefs import PRIVATE_FILE_MODE, atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -190,33 +191,12 @@ class AnthropicBatchClient:
         return self._dir / "files" / f"{file_id}.jsonl"
 
     # ----- error translation -------------------------------------------------------------------
-    @contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
+    def _translate(self, action: str) -> AbstractContextManager[None]:
         import anthropic
 
-        try:
-            yield
-        except anthropic.AuthenticationError:
-            raise AuthenticationFailed(
-                f"{action}: Anthropic rejected the API key. Check {self.key_setting} "
-                "(environment, .env or .streamlit/secrets.toml)."
-            ) from None
-        except anthropic.NotFoundError as exc:
-            raise BatchNotFoundAtProvider(f"{action}: not found at Anthropic ({_message(exc)}).") from None
-        except anthropic.RateLimitError as exc:
-            raise TransientProviderError(f"{action}: rate limited by Anthropic; try again later ({_message(exc)}).") from None
-        except anthropic.APITimeoutError:
-            raise TransientProviderError(f"{action}: {self.base_url} did not answer in time; try again later.") from None
-        except anthropic.APIConnectionError:
-            raise TransientProviderError(f"{action}: could not reach {self.base_url}; check the network and try again.") from None
-        except anthropic.APIStatusError as exc:
-            if exc.status_code >= 500 or exc.status_code in (408, 409):
-                raise TransientProviderError(
-                    f"{action}: Anthropic had a temporary problem (HTTP {exc.status_code}); try again later."
-                ) from None
-            raise ProviderError(f"{action}: Anthropic refused (HTTP {exc.status_code}): {_message(exc)}") from None
-        except anthropic.AnthropicError as exc:
-            raise ProviderError(f"{action}: {exc}") from None
+        return sdk_errors(anthropic, anthropic.AnthropicError, action=action, who="Anthropic", where=self.base_url,
+                          rejected_key=f"{action}: Anthropic rejected the API key. Check {self.key_setting} "
+                                       "(environment, .env or .streamlit/secrets.toml).")
 
     # ----- files: staged here -------------------------------------------------------------------
     def upload(self, path: Path, *, name: str | None = None, purpose: str = "batch") -> str:
@@ -411,15 +391,6 @@ def _translated_line(result: dict[str, Any]) -> dict[str, Any]:
         return {"id": "anthropic-unreadable", "custom_id": untag_custom_id(str(custom_id))[0], "response": None,
                 "error": {"code": "unreadable_result",
                           "message": f"the provider's result has an unexpected shape ({type(exc).__name__})"}}
-
-
-def _message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(exc, "message", exc))
 
 
 def staging_dir(settings: Settings) -> Path:

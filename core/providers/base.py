@@ -7,11 +7,12 @@ and pages never learn which provider answered. This module imports no SDK."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol, runtime_checkable
 
-from core.errors import ProviderError
+from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
 
 # the statuses live with the job records (core.models), which must load without any SDK
 from core.models import ACTIVE_STATUSES, TERMINAL_STATUSES, BatchStatus  # noqa: F401  (re-exported)
@@ -163,3 +164,43 @@ class ProviderClient(Protocol):
     def download(self, file_id: str) -> bytes:
         """An output or error file as OpenAI batch output lines."""
         ...
+
+
+def error_message(exc: Any) -> str:
+    """The provider's own words from an SDK error: ``error.message`` of its JSON body, else
+    the SDK's message."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))
+
+
+@contextmanager
+def sdk_errors(sdk: Any, base_error: type[Exception], *, action: str, who: str, where: str,
+               rejected_key: str) -> Iterator[None]:
+    """Turn an SDK's errors into core errors. The ``openai`` and ``anthropic`` SDKs share the
+    class names used here; ``base_error`` is the SDK's root error, ``who`` names the provider
+    in messages, ``where`` the address it was reached at, ``rejected_key`` is the whole message
+    for a rejected key."""
+    try:
+        yield
+    except sdk.AuthenticationError:
+        raise AuthenticationFailed(rejected_key) from None
+    except sdk.NotFoundError as exc:
+        raise BatchNotFoundAtProvider(f"{action}: not found at {who} ({error_message(exc)}).") from None
+    except sdk.RateLimitError as exc:
+        raise TransientProviderError(f"{action}: rate limited by {who}; try again later ({error_message(exc)}).") from None
+    except sdk.APITimeoutError:
+        raise TransientProviderError(f"{action}: {where} did not answer in time; try again later.") from None
+    except sdk.APIConnectionError:
+        raise TransientProviderError(f"{action}: could not reach {where}; check the network and try again.") from None
+    except sdk.APIStatusError as exc:
+        if exc.status_code >= 500 or exc.status_code in (408, 409):
+            raise TransientProviderError(
+                f"{action}: {who} had a temporary problem (HTTP {exc.status_code}); try again later."
+            ) from None
+        raise ProviderError(f"{action}: {who} refused (HTTP {exc.status_code}): {error_message(exc)}") from None
+    except base_error as exc:
+        raise ProviderError(f"{action}: {exc}") from None

@@ -4,39 +4,20 @@ that one which talks to the ``openai`` SDK."""
 
 from __future__ import annotations
 
-import re
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 import openai
 
-from core.errors import AuthenticationFailed, ProviderError, TransientProviderError
+from core.errors import AuthenticationFailed
 from core.requests import ENDPOINT
 from core.settings import ProviderName, Settings
 
 if TYPE_CHECKING:  # core.local is imported lazily: only the local provider needs it
     from core.local import BackendConfig
 
-from core.providers.base import (  # noqa: F401  (re-exported through core.client)
-    ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
-    BatchInfo,
-    BatchNotFoundAtProvider,
-    BatchStatus,
-    UploadedFile,
-    _checked_id,
-    _ID_SHAPE,
-)
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return exc.message
+from core.providers.base import BatchInfo, UploadedFile, _checked_id, _ID_SHAPE, sdk_errors
 
 
 class BatchClient:
@@ -55,37 +36,17 @@ class BatchClient:
     def base_url(self) -> str:
         return str(self._sdk.base_url)
 
-    @contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        where = "the embedded local backend" if self.provider == "local" else self.base_url
-        try:
-            yield
-        except openai.AuthenticationError:
-            if self.provider == "local":
-                raise AuthenticationFailed(
-                    f"{action}: the embedded local backend refused our token (was its api_token file "
-                    "replaced while the app ran?); restart the app."
-                ) from None
-            raise AuthenticationFailed(
-                f"{action}: the provider rejected the API key. Check {self.key_setting} "
-                "(environment, .env or .streamlit/secrets.toml)."
-            ) from None
-        except openai.NotFoundError as exc:
-            raise BatchNotFoundAtProvider(f"{action}: not found at the provider ({_message(exc)}).") from None
-        except openai.RateLimitError as exc:
-            raise TransientProviderError(f"{action}: rate limited by the provider; try again later ({_message(exc)}).") from None
-        except openai.APITimeoutError:
-            raise TransientProviderError(f"{action}: {where} did not answer in time; try again later.") from None
-        except openai.APIConnectionError:
-            raise TransientProviderError(f"{action}: could not reach {where}; check the network and try again.") from None
-        except openai.APIStatusError as exc:
-            if exc.status_code >= 500 or exc.status_code in (408, 409):
-                raise TransientProviderError(
-                    f"{action}: the provider had a temporary problem (HTTP {exc.status_code}); try again later."
-                ) from None
-            raise ProviderError(f"{action}: the provider refused (HTTP {exc.status_code}): {_message(exc)}") from None
-        except openai.OpenAIError as exc:
-            raise ProviderError(f"{action}: {exc}") from None
+    def _translate(self, action: str) -> AbstractContextManager[None]:
+        if self.provider == "local":
+            where = "the embedded local backend"
+            rejected = (f"{action}: the embedded local backend refused our token (was its api_token file "
+                        "replaced while the app ran?); restart the app.")
+        else:
+            where = self.base_url
+            rejected = (f"{action}: the provider rejected the API key. Check {self.key_setting} "
+                        "(environment, .env or .streamlit/secrets.toml).")
+        return sdk_errors(openai, openai.OpenAIError, action=action, who="the provider", where=where,
+                          rejected_key=rejected)
 
     def upload(self, path: Path, *, name: str | None = None, purpose: str = "batch") -> str:
         """Upload a JSONL request file (under ``name`` at the provider); return its file id.
