@@ -18,6 +18,8 @@ from core.registry import Registry
 from core.settings import Settings, load_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "processed" / "biodiversity_related_paragraphs"
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+HOME_PAGE = "pages/home.py"
 
 SETTING_NAMES = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "BDASSET_PROVIDER", "BDASSET_MODEL", "BDASSET_LOCAL_CHAT_URL",
@@ -108,3 +110,16 @@ def run_cli_json(service: JobService, *argv: str) -> dict:
     code, out, err = run_cli(service, *argv, "--json")
     assert code == 0, err
     return json.loads(out)
+
+
+def open_page(page: str = "pages/submit.py"):
+    """The dashboard in Streamlit's AppTest: the app at "/" (the home page), then ``page``;
+    fails on any exception the pages raised."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page != HOME_PAGE:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

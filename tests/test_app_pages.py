@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, HOME_PAGE, open_page
 from core.jobs import JobService
 from core.local import stop_running
 from core.models import BatchRecord, Job
@@ -27,8 +27,7 @@ from core.settings import load_settings
 from core.submission import UNUSABLE_PROBLEM
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-HOME = "pages/home.py"
+HOME = HOME_PAGE
 PAGES = [HOME, "pages/submit.py", "pages/monitor.py", "pages/explore.py", "pages/evaluate.py"]
 TITLES = {HOME: "BiodiversityASSET batch dashboard", "pages/submit.py": "Submit a labelling job", "pages/monitor.py": "Monitor jobs",
           "pages/explore.py": "Explore results", "pages/evaluate.py": "Evaluate labels"}
@@ -41,16 +40,6 @@ SAMPLE = sorted(SAMPLES.glob("*.csv"))[0]
 def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
     yield
     stop_running(isolated_data_dir / "local_backend")
-
-
-def open_page(page: str = "pages/submit.py") -> AppTest:
-    """The app at "/" (the home page), then ``page``."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page != HOME:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def texts(elements) -> list[str]:

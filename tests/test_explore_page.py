@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, open_page
 from core.explore import markdown_literal
 from core.investors import InvestorMap, save_investor_map
 from core.jobs import JobService
@@ -23,8 +23,6 @@ from core.results import result_columns
 from core.settings import load_settings
 from core.tasks import INVESTMENT_ACTIVITY
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 
@@ -36,11 +34,7 @@ def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
 
 
 def explore() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/explore.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/explore.py")
 
 
 def texts(elements) -> list[str]:

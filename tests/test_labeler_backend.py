@@ -12,6 +12,7 @@ import openai
 import pandas as pd
 
 from conftest import finish, service_for
+from test_labeler import TASK1_LABELS, TASK2_LABELS
 from core.cli import main
 from core.evaluate import run_evaluation
 from core.local import LocalBackend
@@ -22,18 +23,6 @@ from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY
 
 T1, T2 = INVESTMENT_ACTIVITY.name, ASSETIZATION_FEATURES.name
 REPORT = "FfBF_Tester_Annual_Report_2024.pdf"
-TASK1_LABELS = """paragraph_text,score
-We invested EUR 5 million in a wetland restoration fund.,1
-Wij hebben 2 miljoen euro in natuurherstel geïnvesteerd.,1
-Nature matters to everyone.,0
-Wir unterstützen die Empfehlungen der TNFD.,0
-"""
-TASK2_LABELS = """paragraph_text,intrinsic_value_score,cash_flow_score,ownership_control_score
-The green bond pays a coupon and funds coral reefs.,1,1,0
-We own the forest and sell biodiversity credits from it.,1,0,1
-We lease our farmland to farmers for rent and set the grazing rules.,0,1,1
-We attended a webinar about nature.,0,0,0
-"""
 INPUT = f"""pdf_file_name,paragraph_text
 {REPORT},"In 2024 we put EUR 3 million into a fund that restores peat bogs, and we bought the land."
 {REPORT},Biodiversity is important for all of us.

@@ -16,7 +16,7 @@ import pytest
 from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, open_page
 from core.jobs import JobService
 from core.local import stop_running
 from core.models import BatchRecord, Job
@@ -25,8 +25,6 @@ from core.registry import Registry
 from core.settings import load_settings
 from fakes import FakeChatServer
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 TASK1 = "investment_activity_classification"
 
 
@@ -37,11 +35,7 @@ def stop_daemon(isolated_data_dir: Path) -> Iterator[None]:
 
 
 def open_monitor() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/monitor.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/monitor.py")
 
 
 def texts(elements) -> list[str]:

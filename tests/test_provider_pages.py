@@ -9,9 +9,9 @@ from typing import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import open_page
 from core.local import stop_running
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRET = "anthropic-key-placeholder-never-shown"
 
 
@@ -31,10 +31,7 @@ def shown_text(at: AppTest) -> str:
 def test_submit_lists_configured_providers_and_the_sidebar_names_key_sources(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()  # "/" is the home page
-    at.switch_page("pages/submit.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/submit.py")
     box = at.selectbox(key="submit_provider")
     assert box.options == ["OpenAI", "Embedded local backend", "Anthropic"]  # Azure is not configured
     assert any("Anthropic: key configured (from environment)" in c.value for c in at.sidebar.caption)
@@ -46,10 +43,7 @@ def test_submit_lists_configured_providers_and_the_sidebar_names_key_sources(
 
 def test_an_unconfigured_default_provider_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BDASSET_PROVIDER", "azure")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()  # "/" is the home page
-    at.switch_page("pages/submit.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/submit.py")
     assert at.selectbox(key="submit_provider").value == "azure"
     assert any("Azure OpenAI is not configured" in w.value for w in at.sidebar.warning)
     assert any("AZURE_OPENAI_ENDPOINT" in w.value for w in at.warning)
