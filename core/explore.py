@@ -36,6 +36,7 @@ from core.columns import input_columns, is_product_column
 from core.csvout import csv_bytes
 from core.errors import CoreError
 from core.exportsafe import is_text
+from core.markdown import markdown_literal  # noqa: F401  (the page reads it here)
 from core.investors import InvestorMap, apply_investors, investor_from_report  # noqa: F401  (core.evaluate reads it here)
 from core.models import Job
 from core.prompts import score_meanings
@@ -490,16 +491,6 @@ def row_detail(frame: pd.DataFrame, index: object) -> list[tuple[str, str]]:
         if not column.startswith(TASK2_PREFIX):
             shown.append((column, str(row.get(column, ""))))
     return shown
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
-
-
-def markdown_literal(text: str) -> str:
-    """``text`` escaped so Markdown shows it as it is: no link, image, HTML or formatting
-    from an untrusted paragraph; line breaks kept."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-    return "  \n".join(escaped.splitlines()) or "\u200b"
 
 
 # ----- what the scores mean -----------------------------------------------------------------

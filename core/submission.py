@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, MutableMapping, Sequence
 
 import pandas as pd
 
+from core import markdown
 from core.errors import CoreError, InputError, SubmissionIncomplete
 from core.inputs import ChoiceNeeded, InputSource, InputTable, TableLayout, find_input_files, read_input, table_layout
 from core.jobs import JobService
@@ -74,14 +75,10 @@ def with_choices(sources: Sequence[Source], choices: Mapping[str, FileChoice]) -
     return chosen
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
-
-
 def markdown_literal(text: str) -> str:
-    """``text`` (a file, sheet or column name from an upload) escaped so a page that renders
-    markdown shows it as written: no link, image (a request to another host), emphasis,
-    formula or emoji shortcode comes out of it."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    """``text`` (a file, sheet or column name from an upload) escaped for a widget label or a
+    line of Markdown: shown as written, on one line."""
+    return markdown.markdown_literal(text, one_line=True)
 
 
 def choice_key(kind: str, file_name: str) -> str:
