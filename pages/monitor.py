@@ -39,6 +39,7 @@ CONFIRM_DELETE = "monitor_confirm_delete"
 UNDO_ARCHIVE = "monitor_undo_archive"  # the job just archived, while its "Undo" is offered
 REDRAWN_FOR = "monitor_redrawn_for"  # the job list state the last full redraw was asked for
 NOTICE = "monitor_notice"
+PAUSED = "The page stops refreshing itself until you answer."
 MARKDOWN_SPECIALS = set("\\`*_[]<>#|~$")  # what Streamlit's Markdown would read as formatting mid-line
 # The four parts of a progress bar; the same colours in light and dark themes.
 PART_COLOURS = {"answered": "#2e7d32", "failed": "#d32f2f", "cancelled_or_expired": "#ef8f00",
@@ -51,6 +52,11 @@ DESTRUCTIVE_CSS = "".join(
     f".st-key-{key} button:hover {{background-color: #a61d1d; border-color: #a61d1d; color: #ffffff;}}"
     for key in DESTRUCTIVE_KEYS
 )
+
+def _asking() -> bool:
+    """Whether a cancel or delete confirmation is open."""
+    return any(st.session_state.get(key) for key in (CONFIRM_CANCEL, CONFIRM_DELETE))
+
 
 svc = service()
 st.title("Monitor jobs")
@@ -82,6 +88,9 @@ if not jobs and not st.session_state.get(UNDO_ARCHIVE):  # (the only job just ar
 
 drawn_for = list_state(jobs)  # the refresh timer below and the sidebar's counts were set from this
 any_active = any(j.is_active for j in jobs)
+# While a cancel or delete confirmation is open the view holds still: a refresh re-run that
+# replaces the buttons as they are clicked makes Streamlit drop the click.
+drawn_asking = _asking()
 
 
 def _cancel(job_id: str) -> None:
@@ -254,8 +263,10 @@ JOBS_COLUMNS = {
 }
 
 
-@st.fragment(run_every=timedelta(seconds=float(interval)) if any_active else None)
+@st.fragment(run_every=timedelta(seconds=float(interval)) if any_active and not drawn_asking else None)
 def live_view() -> None:
+    if _asking() != drawn_asking:  # a confirmation opened or closed: the timer is fixed by the full run
+        st.rerun(scope="app")
     cycle = refresh_cycle(svc, archived=listed)
     notices = st.session_state.pop(NOTICE, [])
     notices += [("error", p) for p in cycle.problems]
@@ -298,7 +309,8 @@ def live_view() -> None:
     wanted = st.session_state.get(FOCUS_JOB)
     if st.session_state.get("monitor_job") not in by_id:
         st.session_state["monitor_job"] = wanted if wanted in by_id else next(iter(by_id))
-    job_id = st.selectbox("Job", list(by_id), key="monitor_job", format_func=lambda j: job_label(by_id[j]))
+    job_id = st.selectbox("Job", list(by_id), key="monitor_job", format_func=lambda j: job_label(by_id[j]),
+                          on_change=_ask, args=(CONFIRM_CANCEL, None))  # another job: close any confirmation
     focus_job(job_id)
     job = by_id[job_id]
     progress = job_progress(job)  # answered / failed / cancelled or expired / not yet run, as the CLI shows them
@@ -358,6 +370,8 @@ def live_view() -> None:
                             key="monitor_retry_max_tokens")
     if st.session_state.get(CONFIRM_CANCEL) == job.id:
         st.warning(f"Cancel {job.id}? Requests already answered are kept (and billed); the rest are not run.")
+        if any_active:
+            st.caption(PAUSED)
         with st.container(horizontal=True, gap="small"):
             st.button("No, keep it running", key="monitor_cancel_no", on_click=_ask, args=(CONFIRM_CANCEL, None))
             st.button("Yes, cancel the job", key="monitor_cancel_yes", icon=":material/cancel:", on_click=_cancel,
@@ -395,6 +409,8 @@ def live_view() -> None:
             else:
                 st.warning("\n\n".join(["**Delete this job?** This cannot be undone (archiving can)."]
                                           + [_plain(line) for line in plan.lines()]))
+                if any_active:
+                    st.caption(PAUSED)
                 with st.container(horizontal=True, gap="small"):
                     st.button("No, keep it", key="monitor_delete_no", on_click=_ask, args=(CONFIRM_DELETE, None))
                     st.button("Yes, delete", key="monitor_delete_yes", icon=":material/delete:", on_click=_delete,

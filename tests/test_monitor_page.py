@@ -112,6 +112,30 @@ def test_a_rerun_started_from_the_monitor_starts_the_refresh_timer_and_is_follow
         assert timers == []  # everything finished: the timer stopped
 
 
+def test_the_view_holds_still_while_a_confirmation_is_open(monkeypatch: pytest.MonkeyPatch,
+                                                          timers: list[float]) -> None:
+    """A refresh re-run that replaces the buttons as they are clicked makes Streamlit drop the
+    click, so no timer runs while "Yes, cancel the job" is offered; answering starts it again."""
+    with FakeChatServer(latency=30.0) as chat:  # the job stays running for the whole test
+        monkeypatch.setenv("BDASSET_LOCAL_CHAT_URL", chat.base_url)
+        service = JobService(settings=load_settings())
+        job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))[:1]))
+        at = open_monitor()
+        assert timers == [5.0] and service.get(job.id).is_active
+        timers.clear()
+        at.button(key="monitor_cancel").click().run()
+        assert at.button(key="monitor_cancel_yes") and "stops refreshing itself" in " ".join(texts(at.caption))
+        assert timers == []  # paused while the question is open
+        at.button(key="monitor_cancel_no").click().run()
+        assert timers == [5.0] and service.get(job.id).is_active  # "No" resumes the refresh, the job runs on
+        assert "monitor_cancel_yes" not in [b.key for b in at.button]
+        timers.clear()
+        at.button(key="monitor_cancel").click().run()
+        at.button(key="monitor_cancel_yes").click().run()
+        assert not at.exception and timers == [5.0]  # answered: refreshing again, following the cancel
+        assert any("Cancel requested" in s.value for s in at.success)
+
+
 # ----- item 2: a cancelled job adds up --------------------------------------------------------
 
 def test_a_cancelled_job_bar_and_counts_add_up_to_its_rows(isolated_data_dir: Path) -> None:
