@@ -20,22 +20,16 @@ column that task 1 also has is prefixed ``task2_``), then the input files' own c
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
-from openpyxl.cell.cell import ERROR_CODES
-from openpyxl.worksheet.worksheet import Worksheet
 
 from core.columns import input_columns, is_product_column
 from core.csvout import csv_bytes
 from core.errors import CoreError
-from core.exportsafe import is_text
 from core.markdown import markdown_literal  # noqa: F401  (the page reads it here)
 from core.investors import InvestorMap, apply_investors, investor_from_report  # noqa: F401  (core.evaluate reads it here)
 from core.models import Job
@@ -43,6 +37,7 @@ from core.prompts import score_meanings
 from core.results import read_results
 from core.safefs import safe_name
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
+from core.xlsxout import xlsx_bytes
 
 # Columns the explore frame adds to the result CSV columns.
 TASK_COLUMN = "task"
@@ -558,58 +553,9 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def to_xlsx_bytes(frame: pd.DataFrame) -> bytes:
     """An Excel workbook with one sheet ``results``, every text in a string cell holding its
-    exact value.
-
-    openpyxl stores a text starting with ``=`` as a formula (and ``#N/A``, ``#REF!``... as
-    error values), which Excel evaluates on opening: paragraphs and model explanations are
-    untrusted, so those cells are turned back into string cells. A string cell is never
-    evaluated, so no apostrophe is added here (unlike the CSV downloads)."""
-    if len(frame) > 1_048_575:
-        raise CoreError("Too many rows for one Excel sheet; download CSV instead.")
-    table = export_frame(frame)
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        table.to_excel(writer, index=False, sheet_name="results")
-        _store_as_text(writer.sheets["results"], table)
-    return _keep_carriage_returns(buffer.getvalue())
-
-
-def _store_as_text(sheet: Worksheet, table: pd.DataFrame) -> None:
-    """Make string cells of the cells openpyxl typed as formulas or errors. ``table`` was
-    written with a one-row header and no index, so its cell (i, j) is sheet cell (i+2, j+1)."""
-    for j in range(table.shape[1]):
-        column = table.iloc[:, j]
-        if not is_text(column.dtype):
-            continue
-        # openpyxl's own test (Cell._bind_value), run only on text cells; cheap next to
-        # writing the cells, and it touches only the few cells that need it
-        values = column.to_numpy()
-        typed = np.fromiter((isinstance(v, str) and (v.startswith("=") or v in ERROR_CODES) for v in values),
-                            dtype=bool, count=len(values))
-        for i in np.flatnonzero(typed):
-            sheet.cell(row=int(i) + 2, column=j + 1).data_type = "s"
-
-
-def _keep_carriage_returns(data: bytes) -> bytes:
-    r"""``data`` with every carriage return in the sheets' XML written as ``&#13;``.
-
-    openpyxl writes a CR inside a text as a raw byte, and XML readers (openpyxl's among them)
-    turn a raw CR into a line feed (XML 1.0, section 2.11), so ``"\r=1"`` would come back as
-    ``"\n=1"``. A character reference survives. openpyxl emits no CR of its own, so every raw
-    CR in a sheet is cell text. Workbooks without one are returned as they are."""
-    with zipfile.ZipFile(io.BytesIO(data)) as source:
-        sheets = {info.filename: source.read(info) for info in source.infolist()
-                  if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")}
-        if not any(b"\r" in xml for xml in sheets.values()):
-            return data
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-            for info in source.infolist():
-                if info.filename in sheets:
-                    target.writestr(info, sheets[info.filename].replace(b"\r", b"&#13;"))
-                else:
-                    target.writestr(info, source.read(info))
-    return out.getvalue()
+    exact value (:func:`core.xlsxout.xlsx_bytes`): paragraphs and model explanations are
+    untrusted, and a string cell is never evaluated."""
+    return xlsx_bytes(export_frame(frame), sheet_name="results")
 
 
 def task_title(name: str) -> str:

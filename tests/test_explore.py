@@ -432,3 +432,23 @@ def test_markdown_literal_shows_untrusted_text_as_text() -> None:
     shown = markdown_literal(text)
     assert "![" not in shown and "<b>" not in shown and "](" not in shown and ":red[" not in shown
     assert shown.count("\n") == 1
+
+
+def test_excel_download_holds_every_text_exactly_and_refuses_to_cut() -> None:
+    """Texts come back exactly from the workbook (formula-like, link-like, number-like, a
+    carriage return, a text that looks like Excel's own escape); a text longer than an Excel
+    cell holds is refused with a message naming row and column, never cut."""
+    import openpyxl
+
+    texts = ["\r=1", "=HYPERLINK(\"http://x\")", "http://example.com", "1e5", "#N/A", "a\r\nb", "_x000D_",
+             "_x0041_", "x\ny", "+1", "\u00e9t\u00e9 \u2014 \u6e7f\u5730"]
+    frame = pd.DataFrame({"paragraph_text": texts, "page": pd.array([1, None] * 5 + [0], dtype="Int64")})
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame)))["results"]
+    rows = list(sheet.iter_rows(values_only=False))
+    assert [c.value for c in rows[0]] == ["paragraph_text", "page"]
+    assert [r[0].value for r in rows[1:]] == texts and {r[0].data_type for r in rows[1:]} == {"s"}
+    assert [r[1].value for r in rows[1:]] == [1, None] * 5 + [0]
+
+    too_long = pd.DataFrame({"paragraph_text": ["short", "x" * 40_000], "explanation": ["", ""]})
+    with pytest.raises(CoreError, match="Row 2, column 'paragraph_text'.*32,767.*download CSV"):
+        to_xlsx_bytes(too_long)
