@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from core.inputs.files import find_input_files
     from core.inputs.layout import TableLayout, table_layout
-    from core.inputs.limits import LIMIT_SETTINGS, InputLimits, input_limits
-    from core.inputs.messages import EXCERPT_CHARS, excerpt
+    from core.inputs.limits import InputLimits, input_limits
+    from core.inputs.messages import excerpt
     from core.inputs.reading import read_input, read_inputs
     from core.inputs.result import PDF_COLUMN, TEXT_COLUMN, DroppedRow, InputReport, InputTable
-    from core.inputs.sources import ChoiceNeeded, InputSource, SourceLike
+    from core.inputs.sources import ChoiceNeeded, InputSource
     from core.inputs.tables import TextTable, read_table
 
 __all__ = [
@@ -64,7 +64,8 @@ __all__ = [
 
 # Each name loads its module at first use (PEP 562 module __getattr__): quoting a value with
 # ``excerpt``, checking ``input_limits`` or naming ``InputSource`` does not bring pandas,
-# numpy or openpyxl, which only parsing a file needs.
+# numpy or openpyxl, which only parsing a file needs. EXCERPT_CHARS, LIMIT_SETTINGS and SourceLike
+# were module-level names of the single module core.inputs once was, and stay reachable.
 _HOMES = {
     "ChoiceNeeded": "core.inputs.sources",
     "DroppedRow": "core.inputs.result",
