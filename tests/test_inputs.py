@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -564,3 +566,22 @@ def test_table_layout_reads_the_header_only(tmp_path: Path) -> None:
     assert table_layout(csv_file) == TableLayout("a.csv", (), None, ("x;y", "paragraph_text"))
     with pytest.raises(InputError, match="PDF"):
         table_layout(("r.csv", b"%PDF-1.7"))
+
+
+# ---------------------------------------------------------------------------- the package
+
+
+def test_every_name_of_core_inputs_resolves_and_quoting_stays_light() -> None:
+    """core.inputs loads each name's module at first use: every public name (and the module-level
+    names the single module had) resolves, and quoting a value or checking the limits does not
+    bring pandas, numpy or openpyxl (a fresh interpreter, since this one has them already)."""
+    code = ("import sys\n"
+            "from core.inputs import ChoiceNeeded, InputLimits, InputSource, excerpt, input_limits\n"
+            "assert excerpt('\\x1b[31mred') == 'red' and input_limits({}) == InputLimits()\n"
+            "print(','.join(m for m in ('pandas', 'numpy', 'openpyxl') if m in sys.modules))\n"
+            "import core.inputs\n"
+            "for name in [*core.inputs.__all__, 'EXCERPT_CHARS', 'LIMIT_SETTINGS', 'SourceLike']:\n"
+            "    getattr(core.inputs, name)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
