@@ -209,6 +209,13 @@ def test_help_list_and_a_finished_jobs_status_start_without_heavy_libraries(serv
     assert done.returncode == 0 and done.stdout.strip() == "", (done.stdout, done.stderr)
 
 
+def test_a_command_loads_only_its_own_module(isolated_data_dir: Path) -> None:
+    # each area's commands live in a module of their own, imported only when one of them runs
+    areas = tuple(f"core.cli.{area}" for area in ("submit", "monitor", "manage", "interop", "evaluate", "demo"))
+    assert _imported_by(["--help"], isolated_data_dir, areas) == []
+    assert _imported_by(["status", "--list-jobs"], isolated_data_dir, areas) == ["core.cli.monitor"]
+
+
 def test_output_closed_early_ends_quietly_with_141(isolated_data_dir: Path) -> None:
     from core.models import BatchRecord, Job, SourceRecord
     from core.registry import Registry
