@@ -157,6 +157,12 @@ def test_submit_sheet_and_text_column(service: JobService, tmp_path: Path) -> No
     code, _, err = run(service, "submit", "--task", TASK1, "--input-file", str(path), "--sheet", "Nope", "--dry-run")
     assert code == 1 and "no sheet 'Nope'" in err and "'About', 'Coded'" in err
 
+    plain = tmp_path / "coded.csv"  # a CSV has no sheets: the hint names only the column flag
+    plain.write_text("report,Absatz\nFfBF_A_R.pdf,We invested EUR 5m in wetland restoration.\n", encoding="utf-8")
+    code, _, err = run(service, "submit", "--task", TASK1, "--input-file", str(plain), "--dry-run")
+    assert code == 1 and "coded.csv: there is no 'paragraph_text' column. Columns found: 'report', 'Absatz'" in err
+    assert "--text-column COLUMN" in err and "--sheet" not in err
+
 
 def test_submit_task2_refuses_input_choices(service: JobService) -> None:
     code, _, err = run(service, "submit", "--task", TASK2, "--batch-id", "job_x", "--text-column", "Text")

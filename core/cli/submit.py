@@ -59,8 +59,9 @@ def submit(cli: Cli, args: argparse.Namespace) -> dict[str, Any]:
             parent_results=args.from_results,
         )
     except ChoiceNeeded as exc:  # core says what to choose; here is how, on the command line
-        raise ChoiceNeeded(exc.file_name, f"{exc.problem} Choose with --sheet SHEET (a name, or a number "
-                           "from 1) and --text-column COLUMN.") from None
+        how = ("Give --sheet SHEET (a name, or a number from 1) and --text-column COLUMN." if exc.in_workbook
+               else "Give the column with --text-column COLUMN.")
+        raise ChoiceNeeded(exc.file_name, f"{exc.problem} {how}", in_workbook=exc.in_workbook) from None
     prep.name, prep.note = name, note
     for source in prep.sources:
         dropped = f", {len(source.dropped)} dropped" if source.dropped else ""

@@ -65,7 +65,8 @@ def finish_paragraphs(
         else:
             what = (f"there is no column '{excerpt(text_column, 60)}' to read the paragraphs from",
                     "Choose one of the columns found.")
-        raise ChoiceNeeded(excerpt(file_name), f"{what[0]}. Columns found: {found}.{hint} {what[1]}")
+        raise ChoiceNeeded(excerpt(file_name), f"{what[0]}. Columns found: {found}.{hint} {what[1]}",
+                           in_workbook=encoding == "xlsx")
     text_idx = names.index(wanted)
     if names.count(wanted) > 1:
         warnings.append(

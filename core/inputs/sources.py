@@ -29,7 +29,12 @@ SourceLike = Path | tuple[str, bytes] | InputSource
 
 class ChoiceNeeded(InputError):
     """The file is a table, but the sheet or the column that holds the paragraphs has to be
-    chosen (none is recognised, or the chosen one is not there)."""
+    chosen (none is recognised, or the chosen one is not there). ``in_workbook``: the file is
+    a workbook, so choosing a sheet may be part of the answer."""
+
+    def __init__(self, file_name: str, problem: str, *, in_workbook: bool = False) -> None:
+        super().__init__(file_name, problem)
+        self.in_workbook = in_workbook
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def pick_sheet(file_name: str, book: Any, sheets: list[str], choose: SheetChoice
             name = sheets[int(wanted) - 1]
         else:
             raise ChoiceNeeded(excerpt(file_name), f"the workbook has no sheet '{excerpt(wanted, 60)}'. Its sheets: "
-                               f"{quoted_names(sheets)} (give a name or a number from 1 to {len(sheets)}).")
+                               f"{quoted_names(sheets)} (give a name or a number from 1 to {len(sheets)}).", in_workbook=True)
         if len(sheets) > 1:
             warnings.append(Note(f"sheet '{excerpt(name, 60)}' was read, as chosen (of {len(sheets)} sheets)"))
         return name
@@ -132,6 +132,7 @@ def pick_sheet(file_name: str, book: Any, sheets: list[str], choose: SheetChoice
         excerpt(file_name),
         f"no sheet of the workbook has a '{excerpt(choose.text_column, 60)}' column. Sheets and their columns: "
         f"{shown}. Choose the sheet and the column that holds the paragraphs.",
+        in_workbook=True,
     )
 
 
