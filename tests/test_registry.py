@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without a conftest or installed package
     sys.path.insert(0, str(ROOT))
 
-from core import registry as registry_module  # noqa: E402
 from core.errors import RegistryError  # noqa: E402
 from core.registry import Registry  # noqa: E402
 
@@ -45,7 +44,7 @@ class WriteCounter:
                 self.count += 1
             return real(src, dst, *a, **k)
 
-        monkeypatch.setattr(registry_module.os, "replace", counting)
+        monkeypatch.setattr(os, "replace", counting)  # core.registry.files writes with os.replace
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import registry as registry_module  # noqa: E402
 from core.client import BatchClient, BatchInfo  # noqa: E402
 from core.jobs import JobService  # noqa: E402
 from core.models import BatchRecord, Job, SourceRecord  # noqa: E402
@@ -87,7 +86,7 @@ def main() -> None:
                 writes += 1
             return real_replace(src, dst)
 
-        registry_module.os.replace = counting_replace
+        os.replace = counting_replace  # core.registry.files writes with os.replace
         times, writes_per_cycle = [], []
         for _ in range(args.runs):
             writes = 0
@@ -95,7 +94,7 @@ def main() -> None:
             service.refresh()
             times.append(time.perf_counter() - start)
             writes_per_cycle.append(writes)
-        registry_module.os.replace = real_replace
+        os.replace = real_replace
         size = settings.registry_path.stat().st_size
     print(f"jobs stored: {args.jobs:,}; active batches: {args.active}; registry file {size / 1e6:.1f} MB")
     print(f"refresh cycle (all jobs): median {statistics.median(times) * 1000:.0f} ms "

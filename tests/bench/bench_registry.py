@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import registry as registry_module  # noqa: E402
 from core.registry import Registry  # noqa: E402
 
 TASKS = ("investment_activity_classification", "assetization_features_scoring")
@@ -97,11 +96,11 @@ class WriteCounter:
                 self.count += 1
             return self._real(src, dst, *a, **k)
 
-        registry_module.os.replace = counting  # same module object as os; restored below
+        os.replace = counting  # core.registry.files writes with os.replace; restored below
         return self
 
     def __exit__(self, *exc) -> None:
-        registry_module.os.replace = self._real
+        os.replace = self._real
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
