@@ -1,4 +1,4 @@
-"""Plotly figure and table styling for the Evaluate page, built from core.evaluate.view tables
+"""Plotly figure and table styling for the Evaluate page, built from core.evaluate.view.tables
 (presentation only; the figures themselves come from core)."""
 
 from __future__ import annotations

@@ -10,46 +10,49 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.evaluate import DEFAULT_MIN_GROUP, MATCH_ON
-from core.evaluate.view import (
-    GROUP_METRICS,
-    GROUPINGS,
-    KIND_HELP,
-    KINDS,
-    LABELS_FOLDER,
-    EvaluationView,
-    answer_label,
-    compare_defaults,
+from core.evaluate.view.comparison import (
     comparison_csv,
     comparison_disagreement_rows,
     comparison_jobs,
     comparison_overall,
     comparison_pairs,
-    confusion_caption,
-    confusion_table,
-    counts_line,
-    detected_label_columns,
+)
+from core.evaluate.view.disagreements import (
+    KINDS,
+    KIND_HELP,
     disagreement_detail,
     disagreement_line,
     disagreement_rows,
     disagreements_csv,
+)
+from core.evaluate.view.evaluation_view import EvaluationView, saved_key, saved_view
+from core.evaluate.view.formatting import answer_label
+from core.evaluate.view.methods_record import manifest_json_bytes, manifest_markdown_bytes
+from core.evaluate.view.pickers import (
+    LABELS_FOLDER,
+    compare_defaults,
+    detected_label_columns,
     evaluable_jobs,
+    job_option_label,
+    label_column_specs,
+    label_file_columns,
+    label_files,
+    source_tag,
+)
+from core.evaluate.view.tables import (
+    GROUPINGS,
+    GROUP_METRICS,
+    confusion_caption,
+    confusion_table,
+    counts_line,
     evaluated_line,
     figures_csv,
     figures_table,
     group_note,
     group_table,
     headline,
-    job_option_label,
-    label_column_specs,
-    label_file_columns,
-    label_files,
     left_out,
     list_csv,
-    manifest_json_bytes,
-    manifest_markdown_bytes,
-    saved_key,
-    saved_view,
-    source_tag,
 )
 from core.tasks import TASKS
 from pages import _evaluate_charts as charts

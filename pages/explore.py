@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.columns import input_columns
 from core.errors import CoreError
-from core.evaluate.view import agreement_note
+from core.evaluate.view.agreement_note import agreement_note
 from core.explore import (
     FILE_ORDER,
     INVESTOR_COLUMN,

@@ -20,9 +20,12 @@ import pytest
 from conftest import SAMPLES
 from core.cli import main
 from core.client import BatchClient
-from core.interop import legacy_rows
 from core.interop.errors import RowsUnresolved
-from core.interop.legacy import import_legacy, match_request_files, read_metadata, read_request_files, find_layout
+from core.interop.legacy import rows as legacy_rows
+from core.interop.legacy.importer import import_legacy
+from core.interop.legacy.layout import find_layout
+from core.interop.legacy.metadata import read_metadata
+from core.interop.legacy.request_files import match_request_files, read_request_files
 from core.jobs import JobService
 from core.local import LocalBackend
 from core.registry import Registry

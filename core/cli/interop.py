@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 def import_legacy(cli: Cli, args: argparse.Namespace) -> dict[str, Any]:
     """Bring the previous tool's jobs into the registry."""
-    from core.interop import legacy
+    from core.interop.legacy import importer
 
-    report = legacy.import_legacy(cli.service, args.paths)
+    report = importer.import_legacy(cli.service, args.paths)
     if not report.jobs:
         raise CoreError("No metadata file (results/batch_jobs/*.json) found in the given folders.")
     for entry in report.jobs:

@@ -166,8 +166,8 @@ def attach_results(service: JobService, job: Job, sources: Sequence[ResultSource
     :func:`import_results` and the previous tool's import)."""
     parsed = [(source, list(_parse(source))) for source in sources]
     if job.imported is not None:
-        # a previous-tool job may learn here which request file it sent (see legacy.settle_rows)
-        from core.interop.legacy import settle_rows
+        # a previous-tool job may learn here which request file it sent (see core.interop.legacy.settle)
+        from core.interop.legacy.settle import settle_rows
 
         job = settle_rows(service, job, reported={cid for _s, lines in parsed for _n, cid, _l, _r in lines})
     rows = service.rows(job)

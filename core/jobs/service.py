@@ -254,7 +254,7 @@ class JobService:
             if parent and parent_results:
                 raise TaskError(f"Task {task.name} reads one parent: give a job or a result folder, not both.")
             if parent_results:
-                from core.interop.legacy import rows_from_results
+                from core.interop.legacy.task1_results import rows_from_results
 
                 rows, sources, note = rows_from_results(parent_results)
                 warnings.append(note)
@@ -668,7 +668,7 @@ class JobService:
 
         job = self.get(job_or_batch_id)
         if job.imported is not None:
-            from core.interop.legacy import settle_rows
+            from core.interop.legacy.settle import settle_rows
 
             # a job of the previous tool: its rows checked against the custom_ids its answers carry
             settle_rows(self, job)
