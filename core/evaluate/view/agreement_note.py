@@ -4,16 +4,13 @@ and labels file of the job's latest saved evaluation.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from core.evaluate.store import latest_evaluation, list_evaluations
 from core.evaluate.view.formatting import answer_label, fmt, fmt_date, fmt_interval, md_text
 from core.models import Job
-
-_NOTES: dict[tuple[Any, ...], str | None] = {}
-_NOTES_KEPT = 256
-
 
 def agreement_note(job: Job) -> str | None:
     """One line on the job's latest saved evaluation (kappa with its interval, n, date and
@@ -24,15 +21,17 @@ def agreement_note(job: Job) -> str | None:
         return None
     try:
         info = paths[-1].stat()
-        key: tuple[Any, ...] = (str(paths[-1]), info.st_mtime_ns, info.st_size)
-    except OSError:
-        key = (str(paths[-1]),)
-    if key not in _NOTES:
-        if len(_NOTES) >= _NOTES_KEPT:
-            _NOTES.clear()
+    except OSError:  # removed meanwhile: read whatever is the latest now
         record = latest_evaluation(Path(job.job_dir))
-        _NOTES[key] = note_from_record(record) if record else None
-    return _NOTES[key]
+        return note_from_record(record) if record else None
+    return _saved_note(job.job_dir, str(paths[-1]), info.st_mtime_ns, info.st_size)
+
+
+@lru_cache(maxsize=256)
+def _saved_note(job_dir: str, path: str, mtime_ns: int, size: int) -> str | None:
+    """The note of the latest evaluation, once per version (path, mtime, size) of its file."""
+    record = latest_evaluation(Path(job_dir))
+    return note_from_record(record) if record else None
 
 
 def note_from_record(record: Mapping[str, Any]) -> str | None:
