@@ -1,8 +1,11 @@
 """The service layer used by the command line and the dashboard alike.
 
-``service`` holds :class:`JobService` (prepare, submit, refresh, wait, cancel, retry);
-``collect`` turns a finished job's files into result rows; ``reconcile`` compares the
-registry with the provider's batch list.
+``service`` holds :class:`JobService`, the one object callers use; its methods hand each job
+to a module: ``prepare`` plans a job (``parent_rows``: task 2 from a task-1 job), ``submit``
+records it before any paid call and sends it, ``refresh`` monitors and waits, ``retry``
+re-runs gaps, ``collect`` turns a finished job's files into result rows, ``reconcile``
+compares the registry with the provider's batch list (and ``recovery``, ``manage``,
+``token_limits``, ``housekeeping``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from .auth import read_token, state_token
     from .baseline import BASELINE_MODEL
     from .daemon import LocalEndpoint, config_fingerprint, ensure_running, server_status, stop_running
-    from .engine import ApiError, BackendConfig, Engine
+    from .api import ApiError
+    from .config import BackendConfig
+    from .engine import Engine
     from .server import LocalBackend
 
 # Each name loads its module at first use (PEP 562): importing a light submodule such as
@@ -24,7 +26,7 @@ _HOMES = {
     "read_token": "auth", "state_token": "auth", "BASELINE_MODEL": "baseline",
     "LocalEndpoint": "daemon", "config_fingerprint": "daemon", "ensure_running": "daemon",
     "server_status": "daemon", "stop_running": "daemon",
-    "ApiError": "engine", "BackendConfig": "engine", "Engine": "engine", "LocalBackend": "server",
+    "ApiError": "api", "BackendConfig": "config", "Engine": "engine", "LocalBackend": "server",
 }
 
 

@@ -29,7 +29,7 @@ from core.safefs import PRIVATE_FILE_MODE, atomic_write, private_dir
 
 from .auth import state_token
 from .daemon import API_KEY_ENV, DAEMON_LOCK, DEFAULT_IDLE_EXIT, SERVER_JSON, read_server_info, server_status, stop_running
-from .engine import BackendConfig
+from .config import BackendConfig
 from .server import LocalBackend
 
 

@@ -32,7 +32,7 @@ from core.errors import CoreError
 from core.safefs import PRIVATE_FILE_MODE, open_private, private_dir
 
 from .auth import read_token, state_token
-from .engine import BackendConfig
+from .config import BackendConfig
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,9 @@ from core.safefs import PRIVATE_FILE_MODE, private_dir
 
 from .auth import bearer_matches, host_allowed, state_token
 from .daemon import SERVICE_NAME, config_fingerprint
-from .engine import ApiError, BackendConfig, Engine
+from .api import ApiError
+from .config import BackendConfig
+from .engine import Engine
 from .responders import Responder
 from .store import UnknownId
 
