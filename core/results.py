@@ -3,6 +3,8 @@ answers back by ``custom_id`` (never by position) and write the result files."""
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -64,14 +66,10 @@ def _error_text(error: object) -> str:
 
 
 _FastCheck = tuple[tuple[str, str, object], ...]  # (field, "str" | "choice", min length | allowed ints)
-_FAST_CHECKS: dict[type, _FastCheck | None] = {}
-
-
+@functools.cache
 def _fast_check(model: type[BaseModel]) -> _FastCheck | None:
     """Plain checks equivalent to ``model`` for the fields it uses, or None when the model has
     anything they do not cover (then every answer goes through pydantic)."""
-    if model in _FAST_CHECKS:
-        return _FAST_CHECKS[model]
     checks: list[tuple[str, str, object]] = []
     ok = model.model_config.get("extra") == "forbid"
     for name, field in model.model_fields.items():
@@ -92,9 +90,7 @@ def _fast_check(model: type[BaseModel]) -> _FastCheck | None:
             checks.append((name, "choice", frozenset(get_args(field.annotation))))
         else:
             ok = False
-    result = tuple(checks) if ok and checks else None
-    _FAST_CHECKS[model] = result
-    return result
+    return tuple(checks) if ok and checks else None
 
 
 def _fast_answer(model: type[BaseModel], content: object) -> dict | None:

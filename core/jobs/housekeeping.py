@@ -13,7 +13,6 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from core.jobs.common import SNAPSHOT_FILE
 from core.registry import Registry

