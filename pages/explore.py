@@ -139,20 +139,20 @@ def close_investor_dialog() -> None:
 
 
 @st.dialog("Investor names", width="large", icon=":material/badge:", on_dismiss=close_investor_dialog)
-def investor_names(frame: pd.DataFrame, mapping: InvestorMap) -> None:
+def investor_names(results: pd.DataFrame, saved: InvestorMap) -> None:
     """Pick where the investor comes from and correct the names; saved in the data folder.
     A dialog, so its editor is drawn only when asked for, not on every run of the page."""
     st.caption("The investor is guessed from the report's file name (its second `_` part: `FfBF_NordicPension_…` "
                "→ NordicPension). Take it from a column of your input files instead, or correct the names "
                "below. Saved in the data folder and used in the charts, the filters, the downloads and "
                "the command line.")
-    columns = [c for c in input_columns(frame.columns) if not c.startswith(TASK2_PREFIX)]
+    columns = [c for c in input_columns(results.columns) if not c.startswith(TASK2_PREFIX)]
     sources = [FILE_NAME_SOURCE, *columns]
     source = st.selectbox("Take the investor from", sources, key="explore_investor_source",
-                          index=sources.index(mapping.column) if mapping.column in sources else 0)
-    draft = InvestorMap(column=None if source == FILE_NAME_SOURCE else source, names=mapping.names)
+                          index=sources.index(saved.column) if saved.column in sources else 0)
+    draft = InvestorMap(column=None if source == FILE_NAME_SOURCE else source, names=saved.names)
     edited = st.data_editor(
-        mapping_table(frame, draft), key="explore_investor_editor", hide_index=True, width="stretch",
+        mapping_table(results, draft), key="explore_investor_editor", hide_index=True, width="stretch",
         disabled=["found", "reports", "rows"],
         column_config={"found": st.column_config.TextColumn("found in file name" if draft.column is None
                                                             else f"found in {draft.column}"),
@@ -163,7 +163,7 @@ def investor_names(frame: pd.DataFrame, mapping: InvestorMap) -> None:
     )
     if st.button("Save investor names", key="explore_investor_save", icon=":material/save:", type="primary"):
         try:
-            save_investor_map(svc.settings.data_dir, updated_map(mapping, edited, column=draft.column))
+            save_investor_map(svc.settings.data_dir, updated_map(saved, edited, column=draft.column))
         except CoreError as exc:
             st.error(str(exc))
         else:

@@ -12,12 +12,16 @@ drawn (the first run after the server starts reads the result files; later ones 
 cached), until the page is idle, from picking an investor in the filter until the new count and
 table are drawn, and, within one tab, from clicking Explore in the sidebar of the Home page
 until Explore's first chart and table are drawn. With --shots, screenshots at 1440 and 390 px,
-light and dark, go to DIR.
+light and dark, go to DIR. With --profile, one more warm open runs under Chromium's sampling
+profiler and the page's main-thread CPU time is printed per script file (where the browser's
+seconds go: React, Streamlit's element styling, Vega, the table grid ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import os
 import socket
 import statistics
@@ -114,6 +118,39 @@ def navigate_to_explore(browser, url: str, width: int = 1440) -> float:
     return elapsed
 
 
+def profile_open(browser, url: str, trace: Path, top: int = 12) -> None:
+    """Open /explore in a new tab under the sampling profiler until its chart and table are
+    drawn; print the sampled CPU time per script file (and the profiler's own categories:
+    "(program)" is the browser's native work such as parsing and style, "(idle)" waiting)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(120_000)
+    browser.start_tracing(page=page, path=str(trace), categories=["disabled-by-default-v8.cpu_profiler"])
+    started = time.perf_counter()
+    page.goto(f"{url}/explore")
+    page.locator(CHART).first.wait_for()
+    page.locator(TABLE).first.wait_for()
+    drawn = time.perf_counter() - started
+    browser.stop_tracing()
+    page.close()
+    events = json.loads(trace.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    frames, per_file = {}, collections.Counter()
+    for event in events:
+        if event.get("name") != "ProfileChunk":
+            continue
+        data = event["args"]["data"]
+        profile = data.get("cpuProfile", {})
+        for node in profile.get("nodes", []):
+            frames[(event["id"], node["id"])] = node["callFrame"]
+        for sample, delta in zip(profile.get("samples", []), data.get("timeDeltas", [])):
+            frame = frames.get((event["id"], sample), {})
+            per_file[frame.get("url", "").rsplit("/", 1)[-1] or frame.get("functionName", "?")] += delta / 1e6
+    busy = sum(v for k, v in per_file.items() if k != "(idle)")
+    print(f"profiled warm open: chart+table {drawn:.2f} s; sampled main-thread CPU {busy:.2f} s, by script file:")
+    for name, seconds in per_file.most_common(top):
+        print(f"  {seconds:5.2f} s  {name}")
+
+
 def change_filter(page, rows: int) -> float:
     matched = page.get_by_text(f"of {rows:,} rows match").first
     before = matched.inner_text()
@@ -146,6 +183,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shots", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="profile one more warm open in the browser")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -178,6 +216,8 @@ def main() -> None:
                               f"{statistics.median(idle[1:]):.2f} s; filter change median "
                               f"{statistics.median(refilter):.2f} s; in-tab navigation median "
                               f"{statistics.median(navigate):.2f} s")
+                    if args.profile:
+                        profile_open(browser, url, Path(tmp) / "trace.json")
                     if args.shots:
                         args.shots.mkdir(parents=True, exist_ok=True)
                         for theme in ("light", "dark"):
