@@ -20,13 +20,23 @@ from core.settings import load_settings
 from test_browser import CHROMIUM, Server, browser, new_page, wait_idle  # noqa: F401  (browser: a fixture)
 
 CHART_TEXT = '[data-testid="stVegaLiteChart"] svg.marks text'  # Vega draws small charts as SVG
+CHARTS_DRAWN = """() => {
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.length > 0 && charts.every(c => c.querySelector('svg.marks, canvas.marks'));
+}"""
+
+
+def wait_charts(page) -> None:
+    """Wait until every chart is drawn: a chart takes its height when drawn, moving what is below."""
+    page.wait_for_function(CHARTS_DRAWN)
+    wait_idle(page)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                        reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 
@@ -67,6 +77,7 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         assert list(rows.columns).index("score") < list(rows.columns).index("cash_flow_score")
 
         # selecting a row (the grid's first column) opens its detail with the full paragraph
+        wait_charts(page)  # the charts above the table are in place: the click lands on the row meant
         detail = page.locator(".st-key-explore_detail_box")
         assert detail.get_by_text("Select a row in the table").count() == 1
         grid = page.locator(".st-key-explore_table .stDataFrameGlideDataEditor").first  # takes the pointer
@@ -75,7 +86,8 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         detail.get_by_text("Paragraph", exact=True).wait_for()
         wait_idle(page)
         first = rows.loc[0, "paragraph_text"]
-        assert first.split()[0] in detail.inner_text()
+        # the paragraph is drawn just after its heading: poll for it (expect retries until its timeout)
+        sync_api.expect(detail).to_contain_text(first.split()[0])
 
         # a filter changes the name; the Excel file is named the same way
         page.get_by_placeholder("e.g. mangrove, green bond").fill("biodiversity")
@@ -101,14 +113,14 @@ def test_charts_are_drawn_and_investor_names_edited_in_a_dialog(browser, tmp_pat
         page = new_page(browser, tmp_path)
         page.set_default_timeout(90_000)
         page.goto(f"{server.url}/explore")
-        page.get_by_text("Share scored 1 by investor", exact=False).first.wait_for()
-        wait_idle(page)
+        page.get_by_role("heading", name="Explore results").wait_for()
+        wait_charts(page)
         drawn = page.locator(CHART_TEXT).all_text_contents()
         assert "Score distribution" in drawn and any(" · n=" in t for t in drawn)  # every share with its n
         # grouped by report: each bar's label is its report's name, without ".pdf", cut with an ellipsis
         page.locator(".st-key-explore_group_by").get_by_text("report", exact=True).click()
-        page.get_by_text("Share scored 1 by report").first.wait_for()
-        wait_idle(page)
+        page.locator(CHART_TEXT, has_text="Share scored 1 by report").wait_for()
+        wait_charts(page)
         drawn = page.locator(CHART_TEXT).all_text_contents()
         long_names = [r for r in reports if len(r.removesuffix(".pdf")) > 18]
         assert long_names and not any(r in drawn or r.removesuffix(".pdf") in drawn for r in long_names)
