@@ -1,117 +1,183 @@
-"""Plotly figures for the Explore page, built from core.explore aggregates (presentation only).
+"""Vega-Lite chart specs for the Explore page, built from core.explore aggregates (presentation
+only; drawn with ``st.vega_lite_chart``, Streamlit's own chart element, so the page does not
+load Plotly's 4.7 MB bundle).
 
-Every share is drawn as a horizontal bar with its 95 % interval and its n, so 100 % of one row
-never looks like 100 % of a thousand; bars are sorted by share, labels run level on the left
-(readable at 390 px), and no chart carries a legend with a single entry.
+Every share is drawn as a horizontal bar with its 95 % interval (a rule) and a ``share · n``
+label, so 100 % of one row never looks like 100 % of a thousand; bars are sorted as core sorts
+them, labels run level on the left (long report names shortened on the axis, whole in the
+tooltip; readable at 390 px), and no chart carries a legend with a single entry. Axis, title
+and legend colours come from Streamlit's chart theme (light or dark); the colours set here read
+on both backgrounds.
+
+The specs are plain dicts (no Altair object is built on every run); the data go in
+``data.values`` and every field name is one of this module's own, never one from the data.
 """
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 
-from core.explore import SCORE_COLUMNS, score_label
+from core.explore import NO_SCORE, SCORE_COLUMNS, score_label
 
-SCORE_COLORS = {"0": "#b0bec5", "1": "#2e7d32", "no score": "#ef6c00"}
-DIMENSION_COLORS = ["#2e7d32", "#1565c0", "#8e24aa", "#ef6c00"]
+VegaLiteSpec = dict[str, Any]
+
+SCORE_ORDER = ["0", "1", NO_SCORE]
+BAR_COLOR = "#388e3c"  # green with a 4:1 contrast on the light (#fff) and the dark (#101813) background
+SCORE_COLORS = {"0": "#90a4ae", "1": BAR_COLOR, NO_SCORE: "#ef6c00"}
+INTERVAL_COLOR = "#607d8b"  # 4.4:1 on white, 4.1:1 on the dark background
+LABEL_COLOR = "#6b7d6e"  # bar labels; the theme's text colour cannot be named in a spec
 DIMENSION_ORDER = [score_label(c) for c in SCORE_COLUMNS]  # task 1, then the three task-2 dimensions
-TICK_CHARS = 18  # longer axis labels (report file names) are shortened; the hover shows them whole
+TICK_CHARS = 18  # longer axis labels (report file names) are shortened; the tooltip shows them whole
+LABEL_LIMIT_PX = 150  # and no axis label takes more width than this, whatever its font
 BAR_ROW_PX = 30  # height per bar of a horizontal bar chart, so 15 investors stay readable
+COMBINATION_ROW_PX = 44  # a combination's name takes up to three lines
+BAR_THICKNESS_PX = 22  # no thicker, however few the bars (three dimensions in a 360 px chart)
 SHARE_AXIS_MAX = 1.45  # room right of 100 % for the "share · n" label
 CHART_HEIGHT = 360
-INTERVAL_COLOR = "#607d8b"
+CHART_FRAME_PX = 110  # title and axis around the bars of a horizontal bar chart
+# Shortens an axis label in the browser (the bar keeps its full name, so two reports whose names
+# begin alike stay two bars): drops ".pdf", then cuts to TICK_CHARS with an ellipsis.
+SHORT_LABEL_EXPR = f"truncate(replace(datum.label, regexp('[.]pdf$', 'i'), ''), {TICK_CHARS})"
+# Counts on an axis: whole numbers with thousands separators ("50,000", never "5e+4"), no 0.5 step.
+COUNT_AXIS = {"format": ",d", "tickMinStep": 1}
+# Puts each dimension of a combination on its own line ("Intrinsic value +", "Cash flow"): the
+# longest combination would take 280 px on one line, half of a 390 px screen.
+COMBINATION_LINES_EXPR = "split(replace(datum.label, regexp(' [+] ', 'g'), ' +|'), '|')"
+# Breaks a dimension name after its first word ("Ownership / control" on two lines).
+TWO_LINES_EXPR = ("indexof(datum.label, ' ') < 0 ? datum.label : [slice(datum.label, 0, indexof(datum.label, ' ')), "
+                  "slice(datum.label, indexof(datum.label, ' ') + 1)]")
 
 
-def score_distribution(dist: pd.DataFrame) -> go.Figure:
-    """Rows per score (0, 1, no score) of each dimension, counts above the bars."""
-    fig = px.bar(dist, x="dimension", y="rows", color="score", barmode="group",
-                 color_discrete_map=SCORE_COLORS, title="Score distribution",
-                 category_orders={"dimension": DIMENSION_ORDER, "score": ["0", "1", "no score"]})
-    # Above the bars: inside, Plotly would shrink a label wider than its bar ("11,600") to a
-    # few pixels; the axis gets room above the tallest bar for its label.
-    _count_labels(fig, "%{y:,}", position="outside")
-    fig.update_yaxes(tickformat=",", title=None,
-                     range=[0, max(1, int(dist["rows"].max())) * 1.18] if len(dist) else None)
+def score_distribution(dist: pd.DataFrame) -> VegaLiteSpec:
+    """Rows per score (0, 1, no score) of each dimension as grouped columns, counts above the
+    bars, the score legend (titled) above the plot."""
     present = [d for d in DIMENSION_ORDER if d in set(dist["dimension"])]
-    fig.update_xaxes(title=None, tickmode="array", tickvals=present, ticktext=[_two_lines(d) for d in present])
-    fig = _tidy(fig)
-    # the legend sits above the plot, so it takes no width from the bars
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title_text="score"),
-                      margin=dict(t=70))
-    return fig
+    scores = [s for s in SCORE_ORDER if s in set(dist["score"])]
+    values = [{"dimension": str(d), "score": str(s), "rows": int(r), "label": f"{int(r):,}"}
+              for d, s, r in zip(dist["dimension"], dist["score"], dist["rows"])]
+    top = max([v["rows"] for v in values], default=0)
+    return {
+        "title": "Score distribution",
+        "height": CHART_HEIGHT,
+        "data": {"values": values},
+        "encoding": {
+            "x": {"field": "dimension", "type": "nominal", "sort": present, "title": None,
+                  "axis": {"labelAngle": 0, "labelExpr": TWO_LINES_EXPR}},
+            "xOffset": {"field": "score", "type": "nominal", "sort": scores},
+            # room above the tallest bar for its count
+            "y": {"field": "rows", "type": "quantitative", "title": None, "axis": COUNT_AXIS,
+                  "scale": {"domain": [0, max(1, top) * 1.18], "nice": False}},
+            "tooltip": [{"field": "dimension", "title": "dimension"}, {"field": "score", "title": "score"},
+                        {"field": "rows", "title": "rows", "format": ","}],
+        },
+        "layer": [
+            {"mark": {"type": "bar"},
+             "encoding": {"color": {"field": "score", "type": "nominal", "title": "score",
+                                    "scale": {"domain": scores, "range": [SCORE_COLORS[s] for s in scores]},
+                                    "legend": {"orient": "top", "direction": "horizontal", "title": "score"}}}},
+            # level, above the bar: a count wider than its bar ("11,600") still reads whole
+            {"mark": {"type": "text", "baseline": "bottom", "dy": -3, "color": LABEL_COLOR},
+             "encoding": {"text": {"field": "label"}}},
+        ],
+    }
 
 
-def scores_by(groups: pd.DataFrame, by_label: str) -> go.Figure:
+def scores_by(groups: pd.DataFrame, by_label: str) -> VegaLiteSpec:
     """Share scored 1 of one dimension per investor (or report): horizontal bars in the order
     given (highest share first, on top), each with its 95 % interval and ``share · n``."""
     dimensions = list(dict.fromkeys(groups["dimension"]))
     title = f"Share scored 1 by {by_label}" + (f": {dimensions[0]}" if len(dimensions) == 1 else "")
-    return _share_bars(groups, label_column="group", title=title)
+    return _share_bars(groups, label_column="group", label_title=by_label, title=title)
 
 
-def dimension_shares(shares: pd.DataFrame) -> go.Figure:
-    """Task 2: share scored 1 per dimension (one denominator: the paragraphs task 2 answered)."""
-    return _share_bars(shares, label_column="dimension", title="Task 2: share scored 1 per dimension", keep_order=True)
+def dimension_shares(shares: pd.DataFrame) -> VegaLiteSpec:
+    """Task 2: share scored 1 per dimension (one denominator: the paragraphs task 2 answered),
+    in task order."""
+    return _share_bars(shares, label_column="dimension", label_title="dimension",
+                       title="Task 2: share scored 1 per dimension", shorten=False)
 
 
-def combinations(combos: pd.DataFrame) -> go.Figure:
-    """Task 2: paragraphs per combination of the three dimensions."""
-    fig = px.bar(combos, x="rows", y="combination", orientation="h",
-                 title="Task 2: the eight combinations of the three dimensions",
-                 color_discrete_sequence=DIMENSION_COLORS)
-    _count_labels(fig, "%{x:,}")
-    fig.update_xaxes(tickformat=",", title=None)
-    fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(combos["combination"])[::-1])
-    return _tidy(fig)
+def combinations(combos: pd.DataFrame) -> VegaLiteSpec:
+    """Task 2: paragraphs per combination of the three dimensions, in the order given (top
+    down), each bar labelled with its count."""
+    values = [{"combination": str(c), "rows": int(r), "share": float(s), "label": f"{int(r):,}"}
+              for c, r, s in zip(combos["combination"], combos["rows"], combos["share"])]
+    order = [v["combination"] for v in values]
+    top = max([v["rows"] for v in values], default=0)
+    return {
+        "title": "Task 2: paragraphs per combination",
+        "height": max(CHART_HEIGHT, COMBINATION_ROW_PX * len(values) + CHART_FRAME_PX),
+        "data": {"values": values},
+        "encoding": {
+            "y": {"field": "combination", "type": "nominal", "sort": order, "title": None,
+                  "axis": {"labelLimit": LABEL_LIMIT_PX, "labelExpr": COMBINATION_LINES_EXPR}},
+            # room right of the longest bar for its count
+            "x": {"field": "rows", "type": "quantitative", "title": None, "axis": COUNT_AXIS,
+                  "scale": {"domain": [0, max(1, top) * 1.25], "nice": False}},
+            "tooltip": [{"field": "combination", "title": "combination"},
+                        {"field": "rows", "title": "paragraphs", "format": ","},
+                        {"field": "share", "title": "share of scored", "format": ".0%"}],
+        },
+        "layer": [
+            {"mark": {"type": "bar", "color": BAR_COLOR, "size": BAR_THICKNESS_PX}},
+            {"mark": {"type": "text", "align": "left", "dx": 4, "color": LABEL_COLOR},
+             "encoding": {"text": {"field": "label"}}},
+        ],
+    }
 
 
-def _share_bars(frame: pd.DataFrame, *, label_column: str, title: str, keep_order: bool = False) -> go.Figure:
-    labels = [str(v) for v in frame[label_column]]
-    share, low, high = frame["share"].astype(float), frame["low"].astype(float), frame["high"].astype(float)
-    n = frame["scored"].astype(int)
-    ones = frame["ones"].astype(int)
-    custom = list(zip(labels, ones, n, low, high))
-    fig = go.Figure()
-    fig.add_trace(go.Bar(
-        x=share, y=labels, orientation="h", marker_color=DIMENSION_COLORS[0], showlegend=False,
-        error_x=dict(type="data", symmetric=False, array=(high - share).clip(lower=0),
-                     arrayminus=(share - low).clip(lower=0), color=INTERVAL_COLOR, thickness=1.5, width=4),
-        customdata=custom,
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]:,} of %{customdata[2]:,} scored 1 = %{x:.0%}"
-                      "<br>95% interval %{customdata[3]:.0%}–%{customdata[4]:.0%}<extra></extra>",
-    ))
-    # "share · n" right of the interval, so it never sits on a bar or a whisker
-    fig.add_trace(go.Scatter(
-        x=high + 0.02, y=labels, mode="text", text=[f"{s:.0%} · n={k:,}" for s, k in zip(share, n)],
-        textposition="middle right", showlegend=False, hoverinfo="skip", cliponaxis=False,
-    ))
-    fig.update_xaxes(tickformat=".0%", range=[0, SHARE_AXIS_MAX], tickvals=[0, 0.25, 0.5, 0.75, 1.0], title=None)
-    fig.update_yaxes(type="category", autorange="reversed", tickmode="array", tickvals=labels,
-                     ticktext=[_short(v) for v in labels], title=None)
-    fig = _tidy(fig)
-    fig.update_layout(title=title, height=max(CHART_HEIGHT, BAR_ROW_PX * len(labels) + 110), bargap=0.25)
-    if keep_order:
-        fig.update_yaxes(categoryorder="array", categoryarray=labels)
-    return fig
+def horizontal_bars(values: list[dict[str, Any]], *, title: str, label_title: str, x: dict[str, Any],
+                    bar_color: dict[str, Any] | str, tooltip: list[dict[str, Any]],
+                    extra_layers: Sequence[VegaLiteSpec] = (), label_x: str,
+                    label_expr: str | None = SHORT_LABEL_EXPR) -> VegaLiteSpec:
+    """Horizontal bars, one per ``values`` record's ``label`` in the order given (top down),
+    each with its ``text`` right of ``label_x``; shared by the Explore and Evaluate charts.
+    ``x`` is the bars' x encoding (field ``x``), ``bar_color`` a colour or a colour encoding;
+    ``label_expr`` shortens the axis labels (None: shown whole, up to LABEL_LIMIT_PX)."""
+    order = [v["label"] for v in values]
+    bar: VegaLiteSpec = {"mark": {"type": "bar", "size": BAR_THICKNESS_PX,
+                                  **({"color": bar_color} if isinstance(bar_color, str) else {})},
+                         "encoding": {"x": x, **({} if isinstance(bar_color, str) else {"color": bar_color})}}
+    return {
+        "title": title,
+        "height": max(CHART_HEIGHT // 2, BAR_ROW_PX * len(values) + CHART_FRAME_PX),
+        "data": {"values": values},
+        "encoding": {
+            "y": {"field": "label", "type": "nominal", "sort": order, "title": None,
+                  "axis": {"labelLimit": LABEL_LIMIT_PX, **({"labelExpr": label_expr} if label_expr else {})}},
+            "tooltip": [{"field": "label", "title": label_title}, *tooltip],
+        },
+        "layer": [
+            bar,
+            *extra_layers,
+            # right of the bar (and of its interval), so it never sits on a bar or a whisker
+            {"mark": {"type": "text", "align": "left", "dx": 4, "color": LABEL_COLOR},
+             "encoding": {"x": {"field": label_x, "type": "quantitative"}, "text": {"field": "text"}}},
+        ],
+    }
 
 
-def _count_labels(fig: go.Figure, template: str, position: str = "auto") -> None:
-    # Plotly turns a label that is wider than its bar on its side; level labels read better.
-    fig.update_traces(texttemplate=template, textangle=0, textposition=position, cliponaxis=False,
-                      constraintext="inside" if position == "auto" else "none")
-
-
-def _two_lines(label: str) -> str:
-    return label.replace(" ", "<br>", 1)
-
-
-def _short(name: str, limit: int = TICK_CHARS) -> str:
-    name = str(name).removesuffix(".pdf")
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def _tidy(fig: go.Figure) -> go.Figure:
-    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=CHART_HEIGHT, showlegend=len(fig.data) > 1
-                      and any(getattr(t, "showlegend", None) is not False for t in fig.data))
-    return fig
+def _share_bars(frame: pd.DataFrame, *, label_column: str, label_title: str, title: str,
+                shorten: bool = True) -> VegaLiteSpec:
+    values = [{"label": str(label), "x": float(share), "low": float(low), "high": float(high), "scored": int(n),
+               "ones": int(ones), "text": f"{share:.0%} · n={int(n):,}", "interval": f"{low:.0%}–{high:.0%}"}
+              for label, share, low, high, n, ones in zip(frame[label_column], frame["share"], frame["low"],
+                                                          frame["high"], frame["scored"], frame["ones"])]
+    spec = horizontal_bars(
+        values, title=title, label_title=label_title, label_x="high", bar_color=BAR_COLOR,
+        label_expr=SHORT_LABEL_EXPR if shorten else None,
+        x={"field": "x", "type": "quantitative", "title": None, "scale": {"domain": [0, SHARE_AXIS_MAX], "nice": False},
+           "axis": {"format": ".0%", "values": [0, 0.25, 0.5, 0.75, 1.0]}},
+        tooltip=[{"field": "ones", "title": "scored 1", "format": ","},
+                 {"field": "scored", "title": "scored (n)", "format": ","},
+                 {"field": "x", "title": "share", "format": ".0%"},
+                 {"field": "interval", "title": "95% interval"}],
+        # the interval: a rule from low to high with a short tick at each end
+        extra_layers=[{"mark": {"type": "errorbar", "color": INTERVAL_COLOR, "thickness": 1.5,
+                                "ticks": {"color": INTERVAL_COLOR, "size": 8, "thickness": 1.5}},
+                       "encoding": {"x": {"field": "low", "type": "quantitative"}, "x2": {"field": "high"}}}],
+    )
+    spec["height"] = max(CHART_HEIGHT, spec["height"])
+    return spec

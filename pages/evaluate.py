@@ -181,9 +181,9 @@ def show_evaluation(view: EvaluationView, job_id: str) -> None:
     if groups.empty:
         st.info(note or f"No {by} to show.")
     else:
-        st.plotly_chart(charts.group_bars(groups, metric_label=GROUP_METRICS[metric], by_label=GROUPINGS[by],
-                                          overall=view.metrics[column].get(metric)),
-                        key="evaluate_group_chart", width="stretch")
+        st.vega_lite_chart(spec=charts.group_bars(groups, metric_label=GROUP_METRICS[metric], by_label=GROUPINGS[by],
+                                                  overall=view.metrics[column].get(metric)),
+                           key="evaluate_group_chart", width="stretch")
         if note:
             st.caption(note)
 

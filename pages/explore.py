@@ -56,6 +56,7 @@ from pages._shared import EVALUATE_PAGE, FOCUS_JOB, MONITOR_PAGE, SUBMIT_PAGE, e
 ensure_router()
 
 DETAIL = "explore_detail"  # (loaded job ids, frame index) of the row whose detail is open
+INVESTOR_DIALOG = "explore_investor_dialog"  # True while the investor-names dialog is open
 FILE_NAME_SOURCE = "file name (second _ part)"
 TABLE_ROW_PX = 88
 TABLE_HEIGHT_PX = 640
@@ -125,18 +126,33 @@ except CoreError as exc:
     st.stop()
 
 # ----- investor names ---------------------------------------------------------------------------
-with st.expander("Investor names", icon=":material/badge:"):
+
+def set_investor_dialog(is_open: bool) -> None:
+    """Open or close the investor-names dialog (it stays open across the page's reruns until
+    saved or dismissed)."""
+    st.session_state[INVESTOR_DIALOG] = is_open
+
+
+def close_investor_dialog() -> None:
+    """Dismissed (its close button, Escape or a click outside): not opened again on the next run."""
+    set_investor_dialog(False)
+
+
+@st.dialog("Investor names", width="large", icon=":material/badge:", on_dismiss=close_investor_dialog)
+def investor_names(results: pd.DataFrame, saved: InvestorMap) -> None:
+    """Pick where the investor comes from and correct the names; saved in the data folder.
+    A dialog, so its editor is drawn only when asked for, not on every run of the page."""
     st.caption("The investor is guessed from the report's file name (its second `_` part: `FfBF_NordicPension_…` "
                "→ NordicPension). Take it from a column of your input files instead, or correct the names "
                "below. Saved in the data folder and used in the charts, the filters, the downloads and "
                "the command line.")
-    columns = [c for c in input_columns(frame.columns) if not c.startswith(TASK2_PREFIX)]
+    columns = [c for c in input_columns(results.columns) if not c.startswith(TASK2_PREFIX)]
     sources = [FILE_NAME_SOURCE, *columns]
     source = st.selectbox("Take the investor from", sources, key="explore_investor_source",
-                          index=sources.index(mapping.column) if mapping.column in sources else 0)
-    draft = InvestorMap(column=None if source == FILE_NAME_SOURCE else source, names=mapping.names)
+                          index=sources.index(saved.column) if saved.column in sources else 0)
+    draft = InvestorMap(column=None if source == FILE_NAME_SOURCE else source, names=saved.names)
     edited = st.data_editor(
-        mapping_table(frame, draft), key="explore_investor_editor", hide_index=True, width="stretch",
+        mapping_table(results, draft), key="explore_investor_editor", hide_index=True, width="stretch",
         disabled=["found", "reports", "rows"],
         column_config={"found": st.column_config.TextColumn("found in file name" if draft.column is None
                                                             else f"found in {draft.column}"),
@@ -145,14 +161,21 @@ with st.expander("Investor names", icon=":material/badge:"):
                        "reports": st.column_config.NumberColumn("reports", format="%d"),
                        "rows": st.column_config.NumberColumn("rows", format="%d")},
     )
-    if st.button("Save investor names", key="explore_investor_save", icon=":material/save:"):
+    if st.button("Save investor names", key="explore_investor_save", icon=":material/save:", type="primary"):
         try:
-            save_investor_map(svc.settings.data_dir, updated_map(mapping, edited, column=draft.column))
+            save_investor_map(svc.settings.data_dir, updated_map(saved, edited, column=draft.column))
         except CoreError as exc:
             st.error(str(exc))
         else:
+            set_investor_dialog(False)
             st.toast("Investor names saved.")
             st.rerun()
+
+
+st.button("Investor names", key="explore_investor_open", icon=":material/badge:", on_click=set_investor_dialog,
+          args=(True,), help="Where the investor of each row comes from, and corrections to the names.")
+if st.session_state.get(INVESTOR_DIALOG):
+    investor_names(frame, mapping)
 
 # ----- filters -------------------------------------------------------------------------------
 options = filter_options(frame)
@@ -210,11 +233,11 @@ with st.container(horizontal=True, key="explore_chart_options"):
 c1, c2 = st.columns(2)
 dist = score_distribution(shown)
 if not dist.empty:
-    c1.plotly_chart(charts.score_distribution(dist), key="explore_chart_dist", width="stretch")
+    c1.vega_lite_chart(spec=charts.score_distribution(dist), key="explore_chart_dist", width="stretch")
 groups = scores_by(shown, by, columns=[dimension] if dimension else None)
 by_label = "investor" if by == INVESTOR_COLUMN else "report"
 if not groups.empty:
-    c2.plotly_chart(charts.scores_by(groups, by_label), key="explore_chart_by", width="stretch")
+    c2.vega_lite_chart(spec=charts.scores_by(groups, by_label), key="explore_chart_by", width="stretch")
 notes = ["Bars: share of scored paragraphs with score 1, the line its 95% (Wilson) interval, n the "
          "scored paragraphs."]
 if note := scores_by_note(shown, by):
@@ -224,8 +247,10 @@ if dimension and dimension in meanings:
     c2.caption(f"{score_label(dimension)}: {short_meaning(meanings[dimension])}")
 if any(c in present for c in ASSETIZATION_FEATURES.score_columns):
     c3, c4 = st.columns(2)
-    c3.plotly_chart(charts.combinations(combination_counts(shown)), key="explore_chart_combos", width="stretch")
-    c4.plotly_chart(charts.dimension_shares(dimension_shares(shown)), key="explore_chart_shares", width="stretch")
+    c3.vega_lite_chart(spec=charts.combinations(combination_counts(shown)), key="explore_chart_combos",
+                       width="stretch")
+    c4.vega_lite_chart(spec=charts.dimension_shares(dimension_shares(shown)), key="explore_chart_shares",
+                       width="stretch")
 
 # ----- table, row detail and downloads ----------------------------------------------------------
 st.markdown("**Paragraphs**")

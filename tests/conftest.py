@@ -123,3 +123,15 @@ def open_page(page: str = "pages/submit.py"):
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def vega_charts(at) -> dict[str, tuple[dict, "pd.DataFrame"]]:
+    """The Vega-Lite charts an AppTest run drew, by title: each one's spec and its data (AppTest
+    gives a chart no key; Streamlit moves the spec's data into the element as Arrow)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    charts = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        charts[spec["title"]] = (spec, convert_arrow_bytes_to_pandas_df(chart.proto.data.data))
+    return charts

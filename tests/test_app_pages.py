@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES, HOME_PAGE, open_page
+from conftest import SAMPLES, HOME_PAGE, open_page, vega_charts
 from core.jobs import JobService
 from core.local import stop_running
 from core.models import BatchRecord, Job
@@ -91,7 +91,7 @@ def test_every_page_renders(page: str, populated: bool) -> None:
         assert list(frame_with(at, "progress").columns) == JOB_TABLE_COLUMNS  # fits the page at 1400 px
     elif page == "pages/explore.py":
         assert any("rows match" in m for m in texts(at.markdown))
-        assert len(at.get("plotly_chart")) >= 2
+        assert len(at.get("vega_lite_chart")) >= 2
     elif page == "pages/evaluate.py":  # jobs to evaluate, but no labels file yet: says what to do
         assert "Upload a labels file" in infos
 
@@ -174,8 +174,8 @@ def test_task2_from_monitor_then_explore_combinations() -> None:
     assert service.get(job2.id).collected_at
     at.switch_page("pages/explore.py").run()
     assert at.multiselect(key="explore_jobs").value == [job2.id]
-    keys = {c.key for c in at.get("plotly_chart")} if hasattr(at.get("plotly_chart")[0], "key") else set()
-    assert len(at.get("plotly_chart")) == 4, keys
+    charts = vega_charts(at)
+    assert len(charts) == 4 and "Task 2: share scored 1 per dimension" in charts, list(charts)
     at.multiselect(key="explore_jobs").set_value([job2.id, job1.id]).run()
     assert {"explore_f_task", "explore_f_job"} <= {m.key for m in at.multiselect}
     at.multiselect(key="explore_f_task").set_value([TASK1]).run()
@@ -409,7 +409,9 @@ def test_evaluate_upload_figures_disagreements_saved_and_explore_note() -> None:
     assert list(matrix.columns) == ["model 0", "model 1"] and list(matrix.index) == ["human 0", "human 1"]
     figures = frame_with(at, "Cohen's kappa [95% CI]")
     assert figures.loc[0, "n"] == "48" and figures.loc[0, "Cohen's kappa [95% CI]"].startswith(metrics[kappa])
-    assert len(at.get("plotly_chart")) == 1  # per investor (groups of 5 or more)
+    ((title, (spec, bars)),) = vega_charts(at).items()  # per investor (groups of 5 or more)
+    assert title.startswith("Cohen's kappa by investor (all paragraphs: ") and (bars["n"] >= 5).all()
+    assert list(bars["label"]) == spec["encoding"]["y"]["sort"] and bars["n"].sum() <= 48
 
     assert len(frame_with(at, "model's explanation")) == fp + fn
     for kind, n, model in (("false_positive", fp, "1"), ("false_negative", fn, "0")):

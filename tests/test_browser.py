@@ -152,7 +152,7 @@ def test_upload_submit_monitor_explore_download(browser, tmp_path: Path, shots: 
 
         page.get_by_role("link", name="Explore the results").click()
         page.get_by_role("heading", name="Explore results").wait_for()
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').first.wait_for()
         wait_idle(page)
         page.screenshot(path=str(shots / "4_explore.png"), full_page=True)
         with page.expect_download() as info:

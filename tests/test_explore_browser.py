@@ -1,11 +1,13 @@
 """Explore in a real browser (Debian's /usr/bin/chromium through Playwright): the downloads
 are named by job, task, filter and date, and hold one row per paragraph when task 1 and task
-2 are loaded together; selecting a row opens its detail."""
+2 are loaded together; selecting a row opens its detail; the charts are drawn, long report
+names shortened on their axis; the investor names are edited in a dialog."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 from pathlib import Path
 
@@ -17,12 +19,24 @@ from core.jobs import JobService
 from core.settings import load_settings
 from test_browser import CHROMIUM, Server, browser, new_page, wait_idle  # noqa: F401  (browser: a fixture)
 
+CHART_TEXT = '[data-testid="stVegaLiteChart"] svg.marks text'  # Vega draws small charts as SVG
+CHARTS_DRAWN = """() => {
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.length > 0 && charts.every(c => c.querySelector('svg.marks, canvas.marks'));
+}"""
+
+
+def wait_charts(page) -> None:
+    """Wait until every chart is drawn: a chart takes its height when drawn, moving what is below."""
+    page.wait_for_function(CHARTS_DRAWN)
+    wait_idle(page)
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                        reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
 TASK1 = "investment_activity_classification"
 TASK2 = "assetization_features_scoring"
 
@@ -63,6 +77,7 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         assert list(rows.columns).index("score") < list(rows.columns).index("cash_flow_score")
 
         # selecting a row (the grid's first column) opens its detail with the full paragraph
+        wait_charts(page)  # the charts above the table are in place: the click lands on the row meant
         detail = page.locator(".st-key-explore_detail_box")
         assert detail.get_by_text("Select a row in the table").count() == 1
         grid = page.locator(".st-key-explore_table .stDataFrameGlideDataEditor").first  # takes the pointer
@@ -71,7 +86,8 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         detail.get_by_text("Paragraph", exact=True).wait_for()
         wait_idle(page)
         first = rows.loc[0, "paragraph_text"]
-        assert first.split()[0] in detail.inner_text()
+        # the paragraph is drawn just after its heading: poll for it (expect retries until its timeout)
+        sync_api.expect(detail).to_contain_text(first.split()[0])
 
         # a filter changes the name; the Excel file is named the same way
         page.get_by_placeholder("e.g. mangrove, green bond").fill("biodiversity")
@@ -81,5 +97,49 @@ def test_downloads_are_named_and_hold_one_row_per_paragraph(browser, tmp_path: P
         with page.expect_download() as info:
             page.get_by_role("button", name="Download Excel").click()
         assert info.value.suggested_filename.endswith(f"_task1-task2_filtered_{today}.xlsx")
+    finally:
+        server.stop()
+
+
+def test_charts_are_drawn_and_investor_names_edited_in_a_dialog(browser, tmp_path: Path,  # noqa: F811
+                                                                isolated_data_dir: Path) -> None:
+    service = JobService(settings=load_settings())
+    job = service.submit(service.prepare(TASK1, inputs=sorted(SAMPLES.glob("*.csv"))))
+    service.wait([job.id], poll_interval=0.1, timeout=60)
+    service.collect(job.id)
+    reports = set(pd.concat(pd.read_csv(f, keep_default_na=False) for f in SAMPLES.glob("*.csv"))["pdf_file_name"])
+    server = Server(tmp_path)
+    try:
+        page = new_page(browser, tmp_path)
+        page.set_default_timeout(90_000)
+        page.goto(f"{server.url}/explore")
+        page.get_by_role("heading", name="Explore results").wait_for()
+        wait_charts(page)
+        drawn = page.locator(CHART_TEXT).all_text_contents()
+        assert "Score distribution" in drawn and any(" · n=" in t for t in drawn)  # every share with its n
+        # grouped by report: each bar's label is its report's name, without ".pdf", cut with an ellipsis
+        page.locator(".st-key-explore_group_by").get_by_text("report", exact=True).click()
+        page.locator(CHART_TEXT, has_text="Share scored 1 by report").wait_for()
+        wait_charts(page)
+        drawn = page.locator(CHART_TEXT).all_text_contents()
+        long_names = [r for r in reports if len(r.removesuffix(".pdf")) > 18]
+        assert long_names and not any(r in drawn or r.removesuffix(".pdf") in drawn for r in long_names)
+        shortened = [t for t in drawn if t.endswith("…")]
+        assert shortened and all(len(t) <= 18 for t in shortened)
+        assert all(any(r.startswith(t[:-1]) for r in long_names) for t in shortened)
+
+        # the investor names: no editor on the page until the button opens its dialog
+        assert page.locator(".st-key-explore_investor_editor").count() == 0
+        page.get_by_role("button", name="Investor names").click()
+        dialog = page.get_by_role("dialog")
+        dialog.locator(".st-key-explore_investor_editor").wait_for()
+        assert dialog.get_by_text("Take the investor from").count() == 1
+        dialog.get_by_role("button", name="Save investor names").click()
+        page.get_by_text("Investor names saved.").wait_for()
+        dialog.wait_for(state="detached")
+        wait_idle(page)
+        saved = isolated_data_dir / "investors.json"
+        assert json.loads(saved.read_text())["column"] is None and saved.stat().st_mode & 0o777 == 0o600
+        assert page.locator(".st-key-explore_investor_editor").count() == 0
     finally:
         server.stop()

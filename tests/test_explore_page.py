@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES, open_page
-from core.explore import markdown_literal
+from conftest import SAMPLES, open_page, vega_charts
+from core.explore import markdown_literal, wilson_interval
 from core.investors import InvestorMap, save_investor_map
 from core.jobs import JobService
 from core.local import stop_running
@@ -77,9 +77,22 @@ def test_task1_and_task2_read_as_one_row_per_paragraph_with_a_detail() -> None:
     assert any("95% (Wilson) interval, n the scored paragraphs" in c for c in captions)
     assert any(t.startswith("Give Score 1 when") for t in texts(at.text))
     assert any(t.startswith("CashFlowScore:") for t in texts(at.text))
-    assert len(at.get("plotly_chart")) == 4
+    at.selectbox(key="explore_chart_dimension").set_value("score").run()  # task 2 was loaded first: its dimension
+    charts = vega_charts(at)
+    assert set(charts) == {"Score distribution", "Share scored 1 by investor: Score (task 1)",
+                           "Task 2: paragraphs per combination",
+                           "Task 2: share scored 1 per dimension"}
+    assert_shares(charts["Share scored 1 by investor: Score (task 1)"][1], rows, "score")
+    shares = charts["Task 2: share scored 1 per dimension"][1]  # one denominator: the paragraphs task 2 scored
+    assert list(shares["label"]) == ["Intrinsic value", "Cash flow", "Ownership / control"]
+    assert set(shares["scored"]) == {len(both)}
+    combos = charts["Task 2: paragraphs per combination"][1]
+    assert len(combos) == 8 and combos["rows"].sum() == len(both)
+    dist = charts["Score distribution"][1]
+    assert dist.loc[dist["dimension"] == "Score (task 1)", "rows"].sum() == n
     at.selectbox(key="explore_chart_dimension").set_value("cash_flow_score").run()
     assert not at.exception and any(c.startswith("Cash flow: CashFlowScore:") for c in texts(at.caption))
+    assert_shares(vega_charts(at)["Share scored 1 by investor: Cash flow"][1], table(at), "cash_flow_score")
 
     # the row detail: the full paragraph, both tasks' answers, source, every input column
     index = both.index[0]
@@ -93,6 +106,21 @@ def test_task1_and_task2_read_as_one_row_per_paragraph_with_a_detail() -> None:
     assert fields["Assetization features (task 2): Cash flow"] == rows.loc[index, "cash_flow_score"]
     assert fields["Assetization features (task 2): explanation"] == rows.loc[index, "task2_explanation"]
     assert fields["Source file"] == rows.loc[index, "csv_file_name"] and "page" in fields
+
+
+def assert_shares(drawn: pd.DataFrame, rows: pd.DataFrame, column: str) -> None:
+    """The by-investor share chart's data say, for every investor of the table, how many rows
+    have a ``column`` score (n), how many of them 1, the share, its Wilson interval, its label;
+    highest share first."""
+    scored = rows[rows[column] != ""]
+    expected = scored.groupby("investor")[column].agg(n="size", ones=lambda s: int((s == "1").sum()))
+    assert sorted(drawn["label"]) == sorted(expected.index)
+    for _, bar in drawn.iterrows():
+        n, ones = expected.loc[bar["label"], "n"], expected.loc[bar["label"], "ones"]
+        assert (bar["scored"], bar["ones"]) == (n, ones) and bar["x"] == pytest.approx(ones / n)
+        assert (bar["low"], bar["high"]) == pytest.approx(wilson_interval(ones, n))
+        assert bar["text"] == f"{ones / n:.0%} · n={n:,}"
+    assert list(drawn["x"]) == sorted(drawn["x"], reverse=True)
 
 
 def write_job(data_dir: Path, rows: int) -> Job:
@@ -154,9 +182,14 @@ def test_investor_names_are_saved_and_used(isolated_data_dir: Path) -> None:
     assert set(table(at)["investor"]) == {"Investor Three Ltd"} and len(table(at)) == 5
     # taking the investor from an input column, saved from the page: 0600 JSON in the data folder
     at.multiselect(key="explore_f_investor").set_value([]).run()
+    # the editor is drawn only in its dialog, opened by a button (not on every run of the page)
+    assert "explore_investor_source" not in {s.key for s in at.selectbox}
+    at.button(key="explore_investor_open").click().run()
     at.selectbox(key="explore_investor_source").set_value("owner").run()
+    assert at.session_state["explore_investor_editor"] is not None  # the dialog stays open while choosing
     at.button(key="explore_investor_save").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    assert "explore_investor_source" not in {s.key for s in at.selectbox}  # saved: the dialog closed
     saved = isolated_data_dir / "investors.json"
     assert saved.stat().st_mode & 0o777 == 0o600
     record = json.loads(saved.read_text())

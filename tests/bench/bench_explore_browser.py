@@ -7,15 +7,21 @@ Run from the repository root:  .venv/bin/python tests/bench/bench_explore_browse
 Writes N (default 100,000) task-1 result rows and a collected job into a temporary data folder
 (as bench_explore.py does), starts ``streamlit run app.py`` on 127.0.0.1 with that folder, and
 drives Debian's /usr/bin/chromium through Playwright (never ``playwright install``). Prints, per
-run, the seconds from opening /explore until the first chart and the table are drawn (the first
-run after the server starts reads the result files; later ones find them cached), until the
-page is idle, and from picking an investor in the filter until the new count and table are
-drawn. With --shots, screenshots at 1440 and 390 px, light and dark, go to DIR.
+run, the seconds from opening /explore in a new tab until the first chart and the table are
+drawn (the first run after the server starts reads the result files; later ones find them
+cached), until the page is idle, from picking an investor in the filter until the new count and
+table are drawn, and, within one tab, from clicking Explore in the sidebar of the Home page
+until Explore's first chart and table are drawn. With --shots, screenshots at 1440 and 390 px,
+light and dark, go to DIR. With --profile, one more warm open runs under Chromium's sampling
+profiler and the page's main-thread CPU time is printed per script file (where the browser's
+seconds go: React, Streamlit's element styling, Vega, the table grid ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import os
 import socket
 import statistics
@@ -35,7 +41,7 @@ from bench_explore import build  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CHART = '[data-testid="stPlotlyChart"] .main-svg'
+CHART = '[data-testid="stVegaLiteChart"] :is(svg.marks, canvas.marks)'  # Vega draws small charts as SVG
 TABLE = '.st-key-explore_table canvas'  # the paragraphs table (keyed), not the investor editor
 IDLE = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
@@ -47,14 +53,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, log: Path, theme: str | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
-    if theme == "dark":  # the project's config pins light colours: override them all
-        args += ["--theme.base", "dark", "--theme.backgroundColor", "#0e1117", "--theme.secondaryBackgroundColor",
-                 "#262730", "--theme.textColor", "#fafafa"]
     env = dict(os.environ, BDASSET_DATA_DIR=str(data_dir))
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -79,10 +82,11 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def open_explore(browser, url: str, width: int = 1440) -> tuple[object, float, float, float]:
-    """Open /explore in a new tab: the page, and seconds until its title (the app shell, the
-    same for every page), its first chart and table, and idle."""
-    page = browser.new_page(viewport={"width": width, "height": 1000})
+def open_explore(browser, url: str, width: int = 1440, scheme: str = "light") -> tuple[object, float, float, float]:
+    """Open /explore in a new tab (of a browser asking for the ``scheme`` colour theme): the
+    page, and seconds until its title (the app shell, the same for every page), its first chart
+    and table, and idle."""
+    page = browser.new_page(viewport={"width": width, "height": 1000}, color_scheme=scheme)
     page.set_default_timeout(120_000)
     started = time.perf_counter()
     page.goto(f"{url}/explore")
@@ -93,6 +97,58 @@ def open_explore(browser, url: str, width: int = 1440) -> tuple[object, float, f
     drawn = time.perf_counter() - started
     page.wait_for_function(IDLE)
     return page, title, drawn, time.perf_counter() - started
+
+
+def navigate_to_explore(browser, url: str, width: int = 1440) -> float:
+    """Open Home in a new tab and wait until it is idle, then click Explore in the sidebar: the
+    seconds until Explore's first chart and table are drawn (the app is already loaded)."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.get_by_role("heading", name="BiodiversityASSET batch dashboard").wait_for()
+    page.wait_for_function(IDLE)
+    link = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]', has_text="Explore").first
+    started = time.perf_counter()
+    link.click()
+    page.get_by_role("heading", name="Explore results").wait_for()
+    page.locator(CHART).first.wait_for()
+    page.locator(TABLE).first.wait_for()
+    elapsed = time.perf_counter() - started
+    page.close()
+    return elapsed
+
+
+def profile_open(browser, url: str, trace: Path, top: int = 12) -> None:
+    """Open /explore in a new tab under the sampling profiler until its chart and table are
+    drawn; print the sampled CPU time per script file (and the profiler's own categories:
+    "(program)" is the browser's native work such as parsing and style, "(idle)" waiting)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(120_000)
+    browser.start_tracing(page=page, path=str(trace), categories=["disabled-by-default-v8.cpu_profiler"])
+    started = time.perf_counter()
+    page.goto(f"{url}/explore")
+    page.locator(CHART).first.wait_for()
+    page.locator(TABLE).first.wait_for()
+    drawn = time.perf_counter() - started
+    browser.stop_tracing()
+    page.close()
+    events = json.loads(trace.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    frames, per_file = {}, collections.Counter()
+    for event in events:
+        if event.get("name") != "ProfileChunk":
+            continue
+        data = event["args"]["data"]
+        profile = data.get("cpuProfile", {})
+        for node in profile.get("nodes", []):
+            frames[(event["id"], node["id"])] = node["callFrame"]
+        for sample, delta in zip(profile.get("samples", []), data.get("timeDeltas", [])):
+            frame = frames.get((event["id"], sample), {})
+            per_file[frame.get("url", "").rsplit("/", 1)[-1] or frame.get("functionName", "?")] += delta / 1e6
+    busy = sum(v for k, v in per_file.items() if k != "(idle)")
+    print(f"profiled warm open: chart+table {drawn:.2f} s; sampled main-thread CPU {busy:.2f} s, by script file:")
+    for name, seconds in per_file.most_common(top):
+        print(f"  {seconds:5.2f} s  {name}")
 
 
 def change_filter(page, rows: int) -> float:
@@ -113,8 +169,9 @@ def change_filter(page, rows: int) -> float:
 
 
 def shots(browser, url: str, folder: Path, theme: str) -> None:
+    """Full-page screenshots at 1440 and 390 px; the app draws the theme the browser asks for."""
     for width in (1440, 390):
-        page, _, _, _ = open_explore(browser, url, width)
+        page, _, _, _ = open_explore(browser, url, width, scheme=theme)
         page.set_viewport_size({"width": width, "height": 2600 if width > 500 else 4200})
         page.wait_for_timeout(800)
         page.screenshot(path=str(folder / f"explore_{theme}_{width}.png"), full_page=True)
@@ -126,6 +183,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shots", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="profile one more warm open in the browser")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -138,7 +196,7 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    first, idle, refilter, after_title = [], [], [], []
+                    first, idle, refilter, after_title, navigate = [], [], [], [], []
                     for run in range(args.runs):
                         page, title, drawn, done = open_explore(browser, url)
                         first.append(drawn)
@@ -150,30 +208,25 @@ def main() -> None:
                               f"({drawn - title:4.2f} s after the title) · idle {done:5.2f} s · "
                               f"filter change {refilter[-1]:5.2f} s")
                         page.close()
+                        navigate.append(navigate_to_explore(browser, url))
+                        print(f"      in-tab navigation Home -> Explore until chart+table {navigate[-1]:5.2f} s")
                     if len(first) > 1:
                         print(f"warm median: chart+table {statistics.median(first[1:]):.2f} s "
                               f"({statistics.median(after_title[1:]):.2f} s after the title), idle "
                               f"{statistics.median(idle[1:]):.2f} s; filter change median "
-                              f"{statistics.median(refilter):.2f} s")
+                              f"{statistics.median(refilter):.2f} s; in-tab navigation median "
+                              f"{statistics.median(navigate):.2f} s")
+                    if args.profile:
+                        profile_open(browser, url, Path(tmp) / "trace.json")
                     if args.shots:
                         args.shots.mkdir(parents=True, exist_ok=True)
-                        shots(browser, url, args.shots, "light")
+                        for theme in ("light", "dark"):
+                            shots(browser, url, args.shots, theme)
+                        print(f"screenshots in {args.shots}")
                 finally:
                     browser.close()
         finally:
             stop_server(proc)
-        if args.shots:
-            proc, url = start_server(data_dir, Path(tmp) / "streamlit_dark.log", theme="dark")
-            try:
-                with sync_playwright() as pw:
-                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                    try:
-                        shots(browser, url, args.shots, "dark")
-                    finally:
-                        browser.close()
-            finally:
-                stop_server(proc)
-            print(f"screenshots in {args.shots}")
 
 
 if __name__ == "__main__":
