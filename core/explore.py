@@ -37,7 +37,7 @@ from core.prompts import score_meanings
 from core.results import read_results
 from core.safefs import safe_name
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
-from core.xlsxout import xlsx_bytes
+from core.xlsxout import limit_problem, xlsx_bytes
 
 # Columns the explore frame adds to the result CSV columns.
 TASK_COLUMN = "task"
@@ -549,6 +549,11 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     read as a formula gets an apostrophe in front (``csv_bytes`` applies
     :mod:`core.exportsafe`)."""
     return csv_bytes(export_frame(frame), excel_bom=True)
+
+
+def excel_problem(frame: pd.DataFrame) -> str | None:
+    """Why the rows cannot be downloaded as Excel (:func:`core.xlsxout.limit_problem`), or None."""
+    return limit_problem(export_frame(frame))
 
 
 def to_xlsx_bytes(frame: pd.DataFrame) -> bytes:

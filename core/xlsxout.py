@@ -37,6 +37,25 @@ class ExcelLimitError(CoreError):
     """The table does not fit an Excel sheet; the CSV download holds it whole."""
 
 
+def limit_problem(table: pd.DataFrame) -> str | None:
+    """Why ``table`` does not fit an Excel sheet (too many rows, a text too long for a cell),
+    or None: asked before offering the download, so the reason is shown rather than a failed
+    download."""
+    if len(table) > MAX_ROWS:
+        return f"{len(table):,} rows are too many for one Excel sheet (at most {MAX_ROWS:,}); download CSV instead."
+    for column in table.columns:
+        values = table[column]
+        if values.dtype.kind in "biufcmM":
+            continue
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0) if values.dtype == object \
+            else values.str.len().fillna(0)
+        if len(lengths) and int(lengths.max()) > MAX_CELL_CHARS:
+            row = int(lengths.to_numpy().argmax()) + 1
+            return (f"Row {row:,}, column {str(column)!r}: a text of more than {MAX_CELL_CHARS:,} characters does "
+                    "not fit an Excel cell; download CSV instead.")
+    return None
+
+
 def xlsx_bytes(table: pd.DataFrame, *, sheet_name: str) -> bytes:
     """``table`` (header row, no index) as the bytes of an ``.xlsx`` workbook.
 

@@ -25,6 +25,7 @@ from core.explore import (
     combination_counts,
     dimension_shares,
     download_name,
+    excel_problem,
     filter_options,
     job_score_meanings,
     load_results,
@@ -275,9 +276,14 @@ with st.container(horizontal=True, key="explore_downloads"):  # side by side, wh
                        mime="text/csv", key="explore_download_csv", icon=":material/download:", on_click="ignore")
     # The bytes are made when the button is pressed (deferred): meanwhile Streamlit turns the
     # button's icon into a spinner and disables it, so the wait is visible.
-    st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown),
-                       help=f"Writing {len(shown):,} rows to Excel takes a while (15 s or more for 100,000); the "
-                            "button shows a spinner meanwhile. The CSV is ready at once." if len(shown) > 20_000 else None,
+    # A sheet the rows do not fit is refused here, with the reason: a deferred download that
+    # fails shows only Streamlit's "Failed to generate file".
+    excel_refused = excel_problem(shown)
+    st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown), disabled=excel_refused is not None,
+                       help=excel_refused or (
+                           f"Writing {len(shown):,} rows to Excel takes a while (about 20 s per 100,000 rows on a "
+                           "2-core machine); the button shows a spinner meanwhile. The CSV is ready at once."
+                           if len(shown) > 20_000 else None),
                        file_name=download_name(chosen_jobs, shown, filtered=filtered, suffix=".xlsx"),
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key="explore_download_xlsx", icon=":material/download:", on_click="ignore")

@@ -196,3 +196,19 @@ def test_investor_names_are_saved_and_used(isolated_data_dir: Path) -> None:
     assert record["column"] == "owner" and record["names"] == {"Investor03": "Investor Three Ltd"}  # others kept
     assert at.multiselect(key="explore_f_investor").options == ["Owner 0", "Owner 1", "Owner 2", "Owner 3"]
     assert set(table(at)["investor"]) == {"Owner 0", "Owner 1", "Owner 2", "Owner 3"}
+
+
+def test_rows_that_do_not_fit_excel_say_why_instead_of_failing_the_download(isolated_data_dir: Path) -> None:
+    """A model explanation longer than an Excel cell holds: the Excel button is disabled and
+    says which row and column, the CSV stays offered (a deferred download that fails would
+    show only Streamlit's "Failed to generate file")."""
+    job = write_job(isolated_data_dir, 3)
+    path = Path(job.output_files[0])
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[1, "explanation"] = "long " * 8_000  # 40,000 characters
+    frame.to_csv(path, index=False)
+    at = explore()
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    excel, csv = buttons["Download Excel"], buttons["Download CSV"]
+    assert excel.disabled and not csv.disabled
+    assert "Row 2, column 'explanation'" in excel.help and "download CSV instead" in excel.help
