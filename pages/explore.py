@@ -58,6 +58,7 @@ ensure_router()
 
 DETAIL = "explore_detail"  # (loaded job ids, frame index) of the row whose detail is open
 INVESTOR_DIALOG = "explore_investor_dialog"  # True while the investor-names dialog is open
+INVESTOR_SAVED = "explore_investor_saved"  # the names were just saved: say so once
 FILE_NAME_SOURCE = "file name (second _ part)"
 TABLE_ROW_PX = 88
 TABLE_HEIGHT_PX = 640
@@ -169,10 +170,12 @@ def investor_names(results: pd.DataFrame, saved: InvestorMap) -> None:
             st.error(str(exc))
         else:
             set_investor_dialog(False)
-            st.toast("Investor names saved.")
+            st.session_state[INVESTOR_SAVED] = True  # toasted by the run the rerun starts, which keeps it
             st.rerun()
 
 
+if st.session_state.pop(INVESTOR_SAVED, False):
+    st.toast("Investor names saved.", icon=":material/check_circle:")
 st.button("Investor names", key="explore_investor_open", icon=":material/badge:", on_click=set_investor_dialog,
           args=(True,), help="Where the investor of each row comes from, and corrections to the names.")
 if st.session_state.get(INVESTOR_DIALOG):
