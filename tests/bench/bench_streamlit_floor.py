@@ -44,7 +44,7 @@ def table():
 st.navigation([st.Page(home, title="Home", default=True), st.Page(table, title="Table", url_path="table")]).run()
 '''
 CHART = '[data-testid="stVegaLiteChart"] :is(svg.marks, canvas.marks)'
-TABLE = ".st-key-floor_table canvas"
+TABLE = '[data-testid="stDataFrame"] canvas'
 
 
 def main() -> None:
