@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.explore import score_label
 from core.inputs import excerpt
+from core.vocabulary import format_time
 
 MISSING = "–"  # a figure the data leave undefined, or a count not known
 
@@ -41,16 +42,11 @@ def fmt_share(value: float | None) -> str:
 
 
 def fmt_date(stamp: str | None) -> str:
-    """``2026-12-01 22:11 UTC`` from an ISO time stamp (as written by the evaluation)."""
+    """``2026-12-01 22:11 UTC`` from an ISO time stamp (as written by the evaluation), as
+    :func:`core.vocabulary.format_time` writes every time; an unreadable one is quoted short."""
     if not stamp:
         return "an unknown date"
-    try:
-        moment = pd.Timestamp(stamp)
-    except (ValueError, TypeError):
-        return excerpt(stamp, 40)
-    if moment.tzinfo is not None:
-        moment = moment.tz_convert("UTC")
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return excerpt(format_time(stamp), 40)
 
 
 _MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:])")
