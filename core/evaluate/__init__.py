@@ -16,9 +16,6 @@ line should not pay for them on every other command.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from core.evaluate.defaults import (
     CONFIDENCE_LEVEL,
     DEFAULT_MIN_GROUP,
@@ -34,11 +31,12 @@ from core.evaluate.errors import (
     LabelFileError,
     NothingToCompare,
 )
+from core.lazy import lazy_names
 
 _LAZY = {
     "Comparison": "compare", "compare_frames": "compare", "run_comparison": "compare",
     "Evaluation": "evaluation", "evaluate": "evaluation", "latest_evaluation": "store",
-    "list_evaluations": "store", "run_evaluation": "evaluation", "save_evaluation": "evaluation",
+    "list_evaluations": "store", "run_evaluation": "evaluation", "save_evaluation": "store",
     "original_job": "evaluation",
     "HumanLabels": "labels", "LabelProblem": "labels", "parse_label": "labels", "read_labels": "labels",
     "Manifest": "manifest", "build_manifest": "manifest", "manifest_markdown": "manifest",
@@ -47,14 +45,7 @@ _LAZY = {
     "rater_agreement": "metrics",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines ``name`` when it is first asked for."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'core.evaluate' has no attribute {name!r}")
-    value = getattr(import_module(f"core.evaluate.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, {name: f".{module}" for name, module in _LAZY.items()})
 
 
 __all__ = [

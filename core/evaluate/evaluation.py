@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from core.errors import StorageError
 from core.evaluate.defaults import MATCH_ON, MatchOn
 from core.evaluate.errors import EvaluationError, NothingToCompare
 from core.evaluate.labels import ANNOTATOR, HumanLabels, Source, read_labels
@@ -43,9 +41,8 @@ from core.evaluate.metrics import (
     rater_agreement,
 )
 # kept importable from here (the store itself is light, for Explore and the command line)
-from core.evaluate.store import EVALUATIONS_FOLDER, evaluations_dir, latest_evaluation, list_evaluations
+from core.evaluate.store import EVALUATIONS_FOLDER, evaluations_dir, latest_evaluation, list_evaluations, save_evaluation
 from core.inputs import excerpt
-from core.safefs import atomic_write, describe_os_error
 from core.tasks import TaskSpec, get_task
 
 if TYPE_CHECKING:
@@ -489,21 +486,6 @@ def run_evaluation(service: JobService, job_id: str, labels_source: Source, *,
     if save:
         evaluation = replace(evaluation, saved_to=save_evaluation(evaluation, job_dir=Path(job.job_dir)))
     return evaluation
-
-
-def save_evaluation(evaluation: Evaluation, *, job_dir: Path) -> Path:
-    """Write the evaluation (every list in full) as ``<job_dir>/evaluations/<time>.json``,
-    privately (0600) and atomically; returns its path."""
-    folder = evaluations_dir(job_dir)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S_%fZ")
-    path = folder / f"evaluation_{stamp}.json"
-    record = evaluation.to_record()
-    record["saved_to"] = str(path)
-    try:
-        atomic_write(path, orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    except OSError as exc:
-        raise StorageError(describe_os_error(f"Could not save the evaluation in {folder}", exc)) from None
-    return path
 
 
 __all__ = [

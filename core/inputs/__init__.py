@@ -29,8 +29,9 @@ Import the names below from ``core.inputs``; the modules behind them, one job ea
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from core.inputs.files import find_input_files
@@ -89,12 +90,6 @@ _HOMES = {
     "table_layout": "core.inputs.layout",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'core.inputs' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})

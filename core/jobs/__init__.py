@@ -10,8 +10,9 @@ compares the registry with the provider's batch list (and ``recovery``, ``manage
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from core.jobs.collect import Collection
@@ -26,8 +27,4 @@ __all__ = ["Collection", "JobService", "ReconcileReport", "utc_now"]
 _HOMES = {"Collection": "core.jobs.collect", "JobService": "core.jobs.service",
           "ReconcileReport": "core.jobs.reconcile", "utc_now": "core.jobs.common"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'core.jobs' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -7,8 +7,9 @@ while the app is closed. Every request needs the state dir's token (see `auth`).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from .auth import read_token, state_token
@@ -29,11 +30,7 @@ _HOMES = {
     "ApiError": "api", "BackendConfig": "config", "Engine": "engine", "LocalBackend": "server",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
-    raise AttributeError(f"module 'core.local' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, {name: f".{module}" for name, module in _HOMES.items()})
 
 
 __all__ = [
