@@ -20,29 +20,20 @@ from core.explore import (
     SORT_COLUMNS,
     TASK2_PREFIX,
     Filters,
-    apply_filters,
+    ResultsView,
     collected_jobs,
     combination_counts,
     dimension_shares,
     download_name,
-    excel_problem,
-    filter_options,
-    job_score_meanings,
     load_results,
     markdown_literal,
     page_count,
     paragraph_frame,
-    present_score_columns,
     result_files_signature,
     row_detail,
-    score_distribution,
     score_label,
-    scores_by,
-    scores_by_note,
     short_meaning,
     shown_filters,
-    sorted_rows,
-    table_rows,
     task_title,
     to_csv_bytes,
     to_xlsx_bytes,
@@ -64,17 +55,20 @@ TABLE_ROW_PX = 88
 TABLE_HEIGHT_PX = 640
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+# Resources, not data: every session shares the same objects, never copies of 100,000 rows.
+# Nothing changes them (core.explore.view derives new frames); a new version of the files
+# (``signature``: their paths, mtimes and sizes) or of the investor names is a new key.
+@st.cache_resource(max_entries=3, show_spinner=False)
 def _stacked(signature: tuple, _jobs: tuple[Job, ...]) -> pd.DataFrame:
-    """The result files of the jobs, read once per version of the files (``signature``:
-    their paths, mtimes and sizes)."""
+    """The result files of the jobs, read once per version of the files."""
     return load_results(list(_jobs))
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _paragraphs(signature: tuple, mapping_key: str, _jobs: tuple[Job, ...], _mapping: InvestorMap) -> pd.DataFrame:
-    """One row per paragraph, investors named as the saved mapping says."""
-    return paragraph_frame(with_investors(_stacked(signature, _jobs), _mapping), list(_jobs))
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _results(signature: tuple, mapping_key: str, _jobs: tuple[Job, ...], _mapping: InvestorMap) -> ResultsView:
+    """One row per paragraph, investors named as the saved mapping says, and what the page
+    derives from them."""
+    return ResultsView(paragraph_frame(with_investors(_stacked(signature, _jobs), _mapping), list(_jobs)), _jobs)
 
 
 def job_label(job: Job) -> str:
@@ -122,7 +116,7 @@ try:
     mapping = load_investor_map(svc.settings.data_dir)
     signature = result_files_signature(chosen_jobs)
     with st.spinner("Loading results…"):
-        frame = _paragraphs(signature, json.dumps(mapping.to_record(), sort_keys=True), chosen_jobs, mapping)
+        view = _results(signature, json.dumps(mapping.to_record(), sort_keys=True), chosen_jobs, mapping)
 except CoreError as exc:
     st.error(str(exc))
     st.stop()
@@ -179,10 +173,11 @@ if st.session_state.pop(INVESTOR_SAVED, False):
 st.button("Investor names", key="explore_investor_open", icon=":material/badge:", on_click=set_investor_dialog,
           args=(True,), help="Where the investor of each row comes from, and corrections to the names.")
 if st.session_state.get(INVESTOR_DIALOG):
-    investor_names(frame, mapping)
+    investor_names(view.frame, mapping)
 
 # ----- filters -------------------------------------------------------------------------------
-options = filter_options(frame)
+frame = view.frame
+options = view.options
 FILTER_WIDGETS = {  # filter -> (label, widget key, format)
     "tasks": ("Task answered", "explore_f_task", task_title),
     "jobs": ("Job", "explore_f_job", lambda j: by_id[j].name or j if j in by_id else j),
@@ -202,7 +197,7 @@ with st.container(border=True):
             narrow_to[name] = col.multiselect(label, options[name], format_func=fmt, key=key)
     score_filters = {}
     score_cols = options["score_columns"]
-    meanings = job_score_meanings(chosen_jobs)
+    meanings = view.meanings
     if score_cols:
         for col, column in zip(st.columns(len(score_cols)), score_cols):
             picked = col.multiselect(score_label(column), [0, 1, NO_SCORE], key=f"explore_f_{column}",
@@ -212,9 +207,8 @@ with st.container(border=True):
     text = st.text_input("Search paragraph and explanation", key="explore_f_text",
                          placeholder="e.g. mangrove, green bond")
 
-filters = Filters(**narrow_to, scores=score_filters, text=text)
-shown = apply_filters(frame, filters)
-filtered = len(shown) < len(frame)
+matching = view.matching(Filters(**narrow_to, scores=score_filters, text=text))
+shown, filtered = matching.rows, matching.filtered
 noun = "paragraphs" if "task" not in frame.columns else "rows"
 st.markdown(f"**{len(shown):,}** of {len(frame):,} {noun} match.")
 if shown.empty:
@@ -231,21 +225,21 @@ with st.expander("What the scores mean", icon=":material/help:"):
 with st.container(horizontal=True, key="explore_chart_options"):
     by = st.radio("Group the share chart by", [INVESTOR_COLUMN, REPORT_COLUMN], horizontal=True,
                   key="explore_group_by", format_func=lambda c: "investor" if c == INVESTOR_COLUMN else "report")
-    present = present_score_columns(shown)
+    present = matching.present
     dimension = st.selectbox("Score shown by group", present, key="explore_chart_dimension", format_func=score_label,
                              width=260) if len(present) > 1 else (present[0] if present else None)
 c1, c2 = st.columns(2)
-dist = score_distribution(shown)
+dist = matching.distribution
 if not dist.empty:
     c1.vega_lite_chart(spec=charts.score_distribution(dist), key="explore_chart_dist", width="stretch")
-groups = scores_by(shown, by, columns=[dimension] if dimension else None)
+groups, groups_note = matching.by_group(by, (dimension,) if dimension else None)
 by_label = "investor" if by == INVESTOR_COLUMN else "report"
 if not groups.empty:
     c2.vega_lite_chart(spec=charts.scores_by(groups, by_label), key="explore_chart_by", width="stretch")
 notes = ["Bars: share of scored paragraphs with score 1, the line its 95% (Wilson) interval, n the "
          "scored paragraphs."]
-if note := scores_by_note(shown, by):
-    notes.append(note)
+if groups_note:
+    notes.append(groups_note)
 c2.caption(" ".join(notes))
 if dimension and dimension in meanings:
     c2.caption(f"{score_label(dimension)}: {short_meaning(meanings[dimension])}")
@@ -266,9 +260,8 @@ with st.container(horizontal=True, vertical_alignment="bottom", key="explore_tab
     pages = page_count(len(shown))
     page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1,
                                key="explore_page", width=150)) if pages > 1 else 1
-ordered = sorted_rows(shown, sort_by=sort_by, descending=descending)
 page = min(page, pages)
-rows = table_rows(ordered, page=page, page_size=PAGE_SIZE)
+rows = matching.page(sort_by, descending, page)
 first = (page - 1) * PAGE_SIZE
 st.caption(f"Rows {first + 1:,}–{first + len(rows):,} of {len(shown):,}"
            + (f", sorted by {sort_by.replace('_', ' ')} on all of them" if sort_by != FILE_ORDER else "")
@@ -281,7 +274,7 @@ with st.container(horizontal=True, key="explore_downloads"):  # side by side, wh
     # button's icon into a spinner and disables it, so the wait is visible.
     # A sheet the rows do not fit is refused here, with the reason: a deferred download that
     # fails shows only Streamlit's "Failed to generate file".
-    excel_refused = excel_problem(shown)
+    excel_refused = matching.excel_problem
     st.download_button("Download Excel", data=lambda: to_xlsx_bytes(shown), disabled=excel_refused is not None,
                        help=excel_refused or (
                            f"Writing {len(shown):,} rows to Excel takes a while (about 20 s per 100,000 rows on a "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.explore import (
     FILE_ORDER,
     NO_SCORE,
     Filters,
+    ResultsView,
     apply_filters,
     collected_jobs,
     combination_counts,
@@ -26,6 +28,7 @@ from core.explore import (
     markdown_literal,
     page_count,
     paragraph_frame,
+    present_score_columns,
     row_detail,
     score_distribution,
     score_meanings,
@@ -298,6 +301,36 @@ def test_filters_on_one_row_per_paragraph(both_tasks) -> None:
     assert len(apply_filters(wide, Filters(jobs=[job2.id]))) == (frame["task"] == TASK2).sum()
     word = frame.loc[frame["task"] == TASK2, "explanation"].iloc[0].split()[0]
     assert len(apply_filters(wide, Filters(text=word))) >= 1  # the task-2 explanation is searched too
+
+
+def test_a_results_view_derives_each_value_once_and_never_changes_the_loaded_rows(both_tasks) -> None:
+    frame, jobs = both_tasks
+    wide = paragraph_frame(frame, jobs)
+    before = pd.util.hash_pandas_object(wide, index=True).sum(), list(wide.columns), wide.dtypes.tolist()
+    view = ResultsView(wide, jobs)
+    assert view.options == filter_options(wide)
+    everything = view.matching(Filters())
+    assert everything.rows is wide and not everything.filtered  # no filter: the rows themselves, no copy
+    # equal filters (lists or tuples, scores in any order) select the same object: computed once
+    pick = Filters(investors=["NordicPension"], scores={"score": [1], "cash_flow_score": [0, 1]})
+    again = Filters(investors=("NordicPension",), scores={"cash_flow_score": (0, 1), "score": (1,)})
+    assert pick == again and hash(pick) == hash(again)
+    nordic = view.matching(pick)
+    assert view.matching(again) is nordic and nordic.filtered
+    pd.testing.assert_frame_equal(nordic.rows, apply_filters(wide, pick))
+    pd.testing.assert_frame_equal(nordic.distribution, score_distribution(nordic.rows))
+    assert nordic.present == present_score_columns(nordic.rows) and nordic.excel_problem is None
+    groups, note = everything.by_group("investor", ("score",))
+    pd.testing.assert_frame_equal(groups, scores_by(wide, "investor", columns=["score"]))
+    assert note == scores_by_note(wide, "investor") and everything.by_group("investor", ("score",))[0] is groups
+    page = everything.page("pdf_file_name", True, 2, 7)
+    ordered = sorted_rows(wide, sort_by="pdf_file_name", descending=True)
+    pd.testing.assert_frame_equal(page, table_rows(ordered, page=2, page_size=7))
+    assert everything.page("pdf_file_name", True, 2, 7) is page
+    # nothing above changed the rows every session shares
+    assert (pd.util.hash_pandas_object(wide, index=True).sum(), list(wide.columns), wide.dtypes.tolist()) == before
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pick.text = "changed"  # type: ignore[misc]
 
 
 def test_every_row_is_reachable_and_sorting_sorts_all(both_tasks) -> None:

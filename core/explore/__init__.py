@@ -19,6 +19,8 @@ Import the names below from ``core.explore``; the modules behind them, one job e
 - ``downloads``: :func:`export_frame`, :func:`to_csv_bytes`, :func:`to_xlsx_bytes`,
   :func:`excel_problem`, :func:`download_name`
 - ``labels``: :func:`task_title`, :func:`score_label`, :func:`job_score_meanings`, :func:`short_meaning`
+- ``view``: :class:`ResultsView` and :class:`MatchingRows`, what the Explore page derives from
+  loaded results, each value computed once
 
 ``markdown_literal`` (:mod:`core.markdown`), ``InvestorMap``, ``apply_investors``,
 ``investor_from_report`` (:mod:`core.investors`) and ``score_meanings`` (:mod:`core.prompts`)
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from core.explore.table import (
         FILE_ORDER, PAGE_SIZE, SORT_COLUMNS, TABLE_COLUMNS, page_count, row_detail, sorted_rows, table_rows,
     )
+    from core.explore.view import MatchingRows, ResultsView
     from core.investors import InvestorMap, apply_investors, investor_from_report
     from core.markdown import markdown_literal
     from core.prompts import score_meanings
@@ -67,10 +70,12 @@ __all__ = [
     "INVESTOR_COLUMN",
     "InvestorMap",
     "JOB_COLUMN",
+    "MatchingRows",
     "NO_SCORE",
     "PAGE_SIZE",
     "PARAGRAPH_COLUMNS",
     "REPORT_COLUMN",
+    "ResultsView",
     "SCORE_COLUMNS",
     "SORT_COLUMNS",
     "SOURCE_COLUMN",
@@ -130,10 +135,12 @@ _HOMES = {
     "INVESTOR_COLUMN": "core.explore.columns",
     "InvestorMap": "core.investors",
     "JOB_COLUMN": "core.explore.columns",
+    "MatchingRows": "core.explore.view",
     "NO_SCORE": "core.explore.columns",
     "PAGE_SIZE": "core.explore.table",
     "PARAGRAPH_COLUMNS": "core.explore.columns",
     "REPORT_COLUMN": "core.explore.columns",
+    "ResultsView": "core.explore.view",
     "SCORE_COLUMNS": "core.explore.columns",
     "SORT_COLUMNS": "core.explore.table",
     "SOURCE_COLUMN": "core.explore.columns",

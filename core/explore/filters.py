@@ -3,7 +3,8 @@ filters are worth showing, and the rows that match."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -23,18 +24,35 @@ from core.explore.columns import (
 )
 
 
-@dataclass
-class Filters:
-    """What the user narrowed the results to. Empty lists mean "no restriction"."""
+FILTERS = ("tasks", "jobs", "sources", "reports", "investors", "statuses")
 
-    tasks: list[str] = field(default_factory=list)
-    jobs: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
-    investors: list[str] = field(default_factory=list)
-    statuses: list[str] = field(default_factory=list)
-    scores: dict[str, list[int | str]] = field(default_factory=dict)  # column -> 0, 1 and/or NO_SCORE
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user narrowed the results to. Empty means "no restriction".
+
+    Lists and the ``scores`` mapping (column -> 0, 1 and/or NO_SCORE) may be given; they are
+    kept as tuples, so equal filters are equal and hashable (a cache key for what they select)."""
+
+    tasks: Sequence[str] = ()
+    jobs: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    reports: Sequence[str] = ()
+    investors: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    scores: Mapping[str, Sequence[int | str]] | tuple[tuple[str, tuple[int | str, ...]], ...] = ()
     text: str = ""
+
+    def __post_init__(self) -> None:
+        for name in FILTERS:
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        scores = dict(self.scores)
+        object.__setattr__(self, "scores", tuple((column, tuple(scores[column])) for column in sorted(scores)))
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter is set (else every row matches)."""
+        return any(getattr(self, name) for name in FILTERS) or any(w for _, w in self.scores) or bool(self.text.strip())
 
 
 def _columns_of(frame: pd.DataFrame, *names: str) -> list[str]:
@@ -62,8 +80,6 @@ def filter_options(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
-FILTERS = ("tasks", "jobs", "sources", "reports", "investors", "statuses")
-
 
 def shown_filters(options: dict[str, list[str]]) -> list[str]:
     """The filters (keys of :func:`filter_options`) worth showing, in order. The task and job
@@ -75,7 +91,10 @@ def shown_filters(options: dict[str, list[str]]) -> list[str]:
 def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """Rows matching every filter. In a stacked frame a score filter only narrows the rows of
     its own task; in a one-row-per-paragraph frame it keeps the paragraphs with that score
-    (``no score``: the task answered the paragraph without a score, see its status)."""
+    (``no score``: the task answered the paragraph without a score, see its status).
+    With no filter set this is ``frame`` itself, not a copy."""
+    if not filters.narrows:
+        return frame
     mask = pd.Series(True, index=frame.index)
     if filters.tasks:
         reached = pd.Series(False, index=frame.index)
@@ -95,7 +114,7 @@ def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
                 hit |= frame[column].isin(values)
             mask &= hit
     stacked = TASK_COLUMN in frame.columns
-    for column, wanted in filters.scores.items():
+    for column, wanted in filters.scores:
         if column not in frame.columns or column not in SCORE_COLUMNS or not wanted:
             continue
         numbers = [int(v) for v in wanted if v != NO_SCORE]

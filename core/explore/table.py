@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from core.columns import input_columns
@@ -39,7 +40,16 @@ def sorted_rows(frame: pd.DataFrame, *, sort_by: str = FILE_ORDER, descending: b
     order), or as loaded for :data:`FILE_ORDER` or a column the frame lacks."""
     if sort_by == FILE_ORDER or sort_by not in frame.columns:
         return frame
-    return frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+    return frame.iloc[sorted_positions(frame, sort_by=sort_by, descending=descending)]
+
+
+def sorted_positions(frame: pd.DataFrame, *, sort_by: str = FILE_ORDER, descending: bool = False) -> np.ndarray:
+    """The positions of ``frame``'s rows in the order :func:`sorted_rows` gives: 8 bytes a row
+    to remember, where a sorted copy of the rows would hold all their text again."""
+    if sort_by == FILE_ORDER or sort_by not in frame.columns:
+        return np.arange(len(frame))
+    column = frame[sort_by].reset_index(drop=True)
+    return column.sort_values(ascending=not descending, na_position="last", kind="stable").index.to_numpy()
 
 
 def page_count(n_rows: int, page_size: int = PAGE_SIZE) -> int:
