@@ -25,6 +25,7 @@ from core.vocabulary import (
     number,
     percent,
     share,
+    shorten,
     status_text,
     task_short,
     task_title,
@@ -169,7 +170,7 @@ def input_files(job: Job, shown: int = FILES_IN_LABEL) -> str:
     names = [Path(s.name).name for s in job.sources]
     if not names:
         return "no input files"
-    text = ", ".join(_cut(n, 40) for n in names[:shown])
+    text = ", ".join(shorten(n, 40) for n in names[:shown])
     return text + (f" +{len(names) - shown} more" if len(names) > shown else "")
 
 
@@ -178,13 +179,9 @@ def job_label(job: Job) -> str:
     and row count. It leaves out the status on purpose: a select box whose option label
     changes while it stays selected keeps showing the old label in the browser (a job would
     read "running" after it completed); the status is shown beside the picker."""
-    parts = [_cut(job.name, NAME_CHARS_IN_LABEL)] if job.name else []
+    parts = [shorten(job.name, NAME_CHARS_IN_LABEL)] if job.name else []
     parts += [job.id, task_title(job.task), input_files(job), count(job.n_rows, ROW)]
     return " · ".join(parts)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def active_jobs(jobs: Iterable[Job]) -> list[Job]:
@@ -234,7 +231,7 @@ def job_table(jobs: Sequence[Job]) -> pd.DataFrame:
         if job.archived_at:
             status = f"{status}, {ARCHIVED}"
         records.append({
-            "job": f"{_cut(job.name, NAME_CHARS_IN_LABEL)} · {job.id}" if job.name else job.id,
+            "job": f"{shorten(job.name, NAME_CHARS_IN_LABEL)} · {job.id}" if job.name else job.id,
             "input files": input_files(job),
             "rows": job.n_rows,
             "task": task_short(job.task, retry=bool(job.retry_of)),

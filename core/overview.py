@@ -1,16 +1,49 @@
-"""What the home page says about the tasks: each task's question and what its scores mean,
-quoted from the task's shipped system prompt (the words the model is given), so the
-explanation and the prompts cannot drift apart; and what works without an API key."""
+"""What the home page says: the newest jobs and how far each got; each task's question and what
+its scores mean, quoted from the task's shipped system prompt (the words the model is given),
+so the explanation and the prompts cannot drift apart; and what works without an API key."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from core.errors import PromptError
+from core.models import Job
+from core.monitoring import NAME_CHARS_IN_LABEL, job_progress
 from core.prompts import load_prompts, score_meanings
 from core.settings import Settings
 from core.tasks import TASKS, TaskSpec
+from core.vocabulary import PART_WORDS, count, number, percent, shorten
+
+RECENT_JOBS = 6  # jobs on the home page; the Monitor page lists them all
+
+
+def recent_jobs(jobs: Sequence[Job], limit: int = RECENT_JOBS) -> list[Job]:
+    """The ``limit`` newest jobs that are not archived, newest first."""
+    shown = [j for j in jobs if not j.archived_at]
+    return sorted(shown, key=lambda j: j.created_at, reverse=True)[:limit]
+
+
+def progress_segments(jobs: Sequence[Job]) -> list[dict[str, object]]:
+    """Each job's progress (:func:`core.monitoring.job_progress`) as bar segments, in the
+    jobs' order: per job and part that is not zero, the job's label (its name, else its id),
+    the part in words, its count in words (``6,835 rows``), and where the segment starts and
+    ends as shares of the job's total, so jobs of 20 and 100,000 rows read alike."""
+    segments: list[dict[str, object]] = []
+    for job in jobs:
+        progress = job_progress(job)
+        label = shorten(job.name, NAME_CHARS_IN_LABEL) if job.name else job.id
+        start = 0
+        for part, n in progress.parts():
+            if not n:
+                continue
+            segments.append({"job": label, "job_id": job.id, "part": PART_WORDS[part],
+                             "count": count(n, progress.unit), "of": number(progress.total),
+                             "share": percent(n, progress.total),
+                             "start": start / progress.total, "end": (start + n) / progress.total})
+            start += n
+    return segments
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ def number(value: int | float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.0f}"
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last an ellipsis when anything was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def plural(noun: str, n: int | float) -> str:
     """``noun`` for ``n`` of it: ``batch`` for 1, ``batches`` otherwise."""
     if n == 1:

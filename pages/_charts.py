@@ -1,6 +1,6 @@
-"""Vega-Lite chart specs for the Explore page, built from core.explore aggregates (presentation
-only; drawn with ``st.vega_lite_chart``, Streamlit's own chart element, so the page does not
-load Plotly's 4.7 MB bundle).
+"""Vega-Lite chart specs for the Explore page, built from core.explore aggregates, and the home
+page's progress of the newest jobs (presentation only; drawn with ``st.vega_lite_chart``,
+Streamlit's own chart element, so no page loads Plotly's 4.7 MB bundle).
 
 Every share is drawn as a horizontal bar with its 95 % interval (a rule) and a ``share · n``
 label, so 100 % of one row never looks like 100 % of a thousand; bars are sorted as core sorts
@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from core.explore import NO_SCORE, SCORE_COLUMNS, score_label
+from core.vocabulary import PART_WORDS, PROGRESS_PARTS
 
 VegaLiteSpec = dict[str, Any]
 
@@ -28,6 +29,10 @@ BAR_COLOR = "#388e3c"  # green with a 4:1 contrast on the light (#fff) and the d
 SCORE_COLORS = {"0": "#90a4ae", "1": BAR_COLOR, NO_SCORE: "#ef6c00"}
 INTERVAL_COLOR = "#607d8b"  # 4.4:1 on white, 4.1:1 on the dark background
 LABEL_COLOR = "#6b7d6e"  # bar labels; the theme's text colour cannot be named in a spec
+# The four parts of a job's progress (core.vocabulary.PART_WORDS), the same colours in light and
+# dark themes, on the Monitor page's bars and the home page's chart.
+PART_COLOURS = {"answered": "#2e7d32", "failed": "#d32f2f", "cancelled_or_expired": "#ef8f00",
+                "not_run": "rgba(128, 128, 128, 0.28)"}
 DIMENSION_ORDER = [score_label(c) for c in SCORE_COLUMNS]  # task 1, then the three task-2 dimensions
 TICK_CHARS = 18  # longer axis labels (report file names) are shortened; the tooltip shows them whole
 LABEL_LIMIT_PX = 150  # and no axis label takes more width than this, whatever its font
@@ -36,7 +41,10 @@ COMBINATION_ROW_PX = 44  # a combination's name takes up to three lines
 BAR_THICKNESS_PX = 22  # no thicker, however few the bars (three dimensions in a 360 px chart)
 SHARE_AXIS_MAX = 1.45  # room right of 100 % for the "share · n" label
 CHART_HEIGHT = 360
-CHART_FRAME_PX = 110  # title and axis around the bars of a horizontal bar chart
+CHART_FRAME_PX = 110  # title and axis (or legend) around the bars of a horizontal bar chart
+JOB_ROW_PX = 40  # height per job in the home page's progress chart: its name, then its bar
+JOB_BAR_PX = 12
+LEGEND_ROWS_PX = 20  # its legend's two rows (the frame holds the rest)
 # Shortens an axis label in the browser (the bar keeps its full name, so two reports whose names
 # begin alike stay two bars): drops ".pdf", then cuts to TICK_CHARS with an ellipsis.
 SHORT_LABEL_EXPR = f"truncate(replace(datum.label, regexp('[.]pdf$', 'i'), ''), {TICK_CHARS})"
@@ -181,3 +189,39 @@ def _share_bars(frame: pd.DataFrame, *, label_column: str, label_title: str, tit
     )
     spec["height"] = max(CHART_HEIGHT, spec["height"])
     return spec
+
+
+def job_progress(segments: list[dict[str, Any]]) -> VegaLiteSpec:
+    """One horizontal bar per job (in the order given, top down), split into its progress parts
+    (:func:`core.overview.progress_segments`: answered, failed, cancelled or expired, not yet
+    run) as shares of the job, so a small and a large job read alike; the counts are in the
+    tooltip and the legend names every part."""
+    jobs = list(dict.fromkeys(str(s["job"]) for s in segments))
+    parts = [PART_WORDS[p] for p in PROGRESS_PARTS]
+    values = [{"job": str(s["job"]), "part": str(s["part"]), "count": str(s["count"]), "of": str(s["of"]),
+               "share": str(s["share"]), "start": float(s["start"]), "end": float(s["end"])} for s in segments]
+    return {
+        "title": "Progress of your newest jobs",
+        # the height holds the title, the axis and the legend (two rows of two parts) too
+        "height": JOB_ROW_PX * max(1, len(jobs)) + CHART_FRAME_PX + LEGEND_ROWS_PX,
+        "data": {"values": values},
+        "mark": {"type": "bar", "size": JOB_BAR_PX},
+        "encoding": {
+            # each job's name above its bar, so the bars and the legend take the whole width
+            # (a name left of the bar took half of a 390 px screen)
+            "y": {"field": "job", "type": "nominal", "sort": jobs, "title": None,
+                  "axis": {"labelAlign": "left", "labelBaseline": "bottom", "labelPadding": 0,
+                           "labelOffset": -(JOB_BAR_PX // 2 + 2), "labelOverlap": False, "labelLimit": 0,
+                           "ticks": False, "domain": False}},
+            "x": {"field": "start", "type": "quantitative", "title": None,
+                  "scale": {"domain": [0, 1], "nice": False}, "axis": {"format": ".0%", "values": [0, 0.5, 1]}},
+            "x2": {"field": "end"},
+            # two columns: the four parts fit a 390 px screen
+            "color": {"field": "part", "type": "nominal", "title": None,
+                      "scale": {"domain": parts, "range": [PART_COLOURS[p] for p in PROGRESS_PARTS]},
+                      "legend": {"orient": "bottom", "columns": 2, "labelLimit": LABEL_LIMIT_PX}},
+            "tooltip": [{"field": "job", "title": "job"}, {"field": "part", "title": "part"},
+                        {"field": "count", "title": "count"}, {"field": "of", "title": "of"},
+                        {"field": "share", "title": "share"}],
+        },
+    }

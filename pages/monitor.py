@@ -30,6 +30,8 @@ from core.monitoring import (
 )
 from core.tasks import ASSETIZATION_FEATURES, INVESTMENT_ACTIVITY, TASKS
 from core.vocabulary import PART_WORDS, count, number
+from pages._charts import PART_COLOURS
+from pages._jobs_table import JOBS_COLUMNS
 from pages._shared import EXPLORE_PAGE, FOCUS_JOB, SUBMIT_PAGE, SUBMIT_PREFILL, focus_job, guard, service, ensure_router
 
 ensure_router()
@@ -41,9 +43,6 @@ REDRAWN_FOR = "monitor_redrawn_for"  # the job list state the last full redraw w
 NOTICE = "monitor_notice"
 PAUSED = "The page stops refreshing itself until you answer."
 MARKDOWN_SPECIALS = set("\\`*_[]<>#|~$")  # what Streamlit's Markdown would read as formatting mid-line
-# The four parts of a progress bar; the same colours in light and dark themes.
-PART_COLOURS = {"answered": "#2e7d32", "failed": "#d32f2f", "cancelled_or_expired": "#ef8f00",
-                "not_run": "rgba(128, 128, 128, 0.28)"}
 # Destructive confirmations ("Yes, cancel the job", "Yes, delete") are red, never the green
 # primary; scoped to their widget keys (Streamlit gives each keyed widget a st-key-<key> class).
 DESTRUCTIVE_KEYS = ("monitor_cancel_yes", "monitor_delete_yes")
@@ -251,16 +250,6 @@ def progress_bar(progress: Progress, *, label: str, small: bool = False) -> None
 
 COUNT = st.column_config.NumberColumn(format="localized")  # 19,200 as elsewhere on the page
 PROGRESS = st.column_config.ProgressColumn("progress", format="%.0f%%", min_value=0, max_value=100)
-JOBS_COLUMNS = {
-    "job": st.column_config.TextColumn("job", width=200),
-    "input files": st.column_config.TextColumn("input files", width=160),
-    "rows": st.column_config.NumberColumn("rows", format="localized", width=70),
-    "task": st.column_config.TextColumn("task", width=85),
-    "status": st.column_config.TextColumn("status", width=110),
-    "progress": st.column_config.ProgressColumn("answered", format="%.0f%%", min_value=0, max_value=100, width=80),
-    "not answered": st.column_config.TextColumn("not answered", width=165),
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm", width=110),
-}
 
 
 @st.fragment(run_every=timedelta(seconds=float(interval)) if any_active and not drawn_asking else None)

@@ -508,6 +508,44 @@ def test_home_explains_the_workflow() -> None:
     assert at.title[0].value == TITLES["pages/submit.py"]
 
 
+def test_home_shows_the_newest_jobs_and_how_far_each_got(isolated_data_dir: Path) -> None:
+    """The six newest jobs that are not archived, newest first: a bar each in the four progress
+    parts (as shares of the job, counts in the tooltip) and the Monitor page's table."""
+    at = open_page(HOME)
+    assert any("No jobs yet" in c for c in texts(at.caption)) and not at.get("vega_lite_chart")
+
+    def job(minute: int, **fields: object) -> Job:
+        total = int(fields.pop("total", 10))
+        batch = BatchRecord(key="b000", request_file="f", n_requests=total, first_custom_id="a", last_custom_id="b",
+                            **fields)  # type: ignore[arg-type]
+        return Job(id=f"job_20261125_00{minute:02d}00_abcd", task=TASK1, provider="local", model="m", max_tokens=10,
+                   created_at=f"2026-11-25T00:{minute:02d}:00+00:00", job_dir=str(isolated_data_dir / "jobs" / "x"),
+                   output_dir=str(isolated_data_dir / "out"), n_rows=total, n_requests=total, sources=[], prompts={},
+                   estimate={}, batches=[batch])
+
+    jobs = [job(m) for m in range(6)]
+    jobs.append(job(6, total=20_000, batch_id="batch_x", status="cancelled", completed=6_835, output_file_id="f"))
+    jobs[-1].name = "Spring run: cancelled"
+    jobs.append(job(7))
+    jobs[-1].archived_at = "2026-11-25T01:00:00+00:00"
+    with Registry(load_settings().registry_path).transaction() as tx:
+        for one in jobs:
+            tx.put_job(one.to_record())
+    at = open_page(HOME)
+    assert not at.exception and not at.error
+    spec, data = vega_charts(at)["Progress of your newest jobs"]
+    newest = ["Spring run: cancelled", *[f"job_20261125_00{m:02d}00_abcd" for m in (5, 4, 3, 2, 1)]]
+    assert spec["encoding"]["y"]["sort"] == newest  # six newest, newest on top; the archived job left out
+    cancelled = data[data["job"] == "Spring run: cancelled"]
+    assert list(cancelled["part"]) == ["answered", "cancelled or expired"]
+    assert list(cancelled["count"]) == ["6,835 requests", "13,165 requests"]  # they add up to 20,000
+    assert cancelled["start"].iloc[0] == 0 and cancelled["end"].iloc[-1] == 1
+    table = frame_with(at, "not answered")
+    assert len(table) == 6 and table["job"].iloc[0] == "Spring run: cancelled · job_20261125_000600_abcd"
+    assert list(table.columns) == JOB_TABLE_COLUMNS
+    assert any(link.proto.label == "All jobs on Monitor (1 more)" for link in at.get("page_link"))
+
+
 def test_cp1252_note_is_a_note_not_a_problem() -> None:
     at = open_page()
     data = "pdf_file_name;paragraph_text\r\nFfBF_A_R.pdf;We invested 5 m€ in the café fund\r\n".encode("cp1252")

@@ -24,6 +24,15 @@ SHARES = pd.DataFrame({"dimension": ["Intrinsic value", "Cash flow", "Ownership 
 KAPPAS = pd.DataFrame({"group": ["Investor A", "Investor B", "Investor C"], "n": [40, 12, 6],
                        "value": [0.5, -0.2, None], "text": ["n = 40 · 0.50", "n = 12 · -0.20", "n = 6 · undefined"]})
 
+JOB_SEGMENTS = [  # core.overview.progress_segments of a cancelled job and a finished one
+    {"job": "Spring run", "job_id": "job_1", "part": "answered", "count": "6,835 rows", "of": "20,000",
+     "share": "34%", "start": 0.0, "end": 0.34175},
+    {"job": "Spring run", "job_id": "job_1", "part": "cancelled or expired", "count": "13,165 rows", "of": "20,000",
+     "share": "65%", "start": 0.34175, "end": 1.0},
+    {"job": "job_2", "job_id": "job_2", "part": "answered", "count": "12 rows", "of": "12", "share": "100%",
+     "start": 0.0, "end": 1.0},
+]
+
 
 def fifteen_investors() -> pd.DataFrame:
     """15 investors with 1 to 15 task-1 rows each, the first third of each scored 1."""
@@ -50,6 +59,7 @@ def all_specs() -> dict[str, dict]:
     groups = scores_by(fifteen_investors(), "investor")
     return {"distribution": charts.score_distribution(DIST), "by group": charts.scores_by(groups, "investor"),
             "combinations": charts.combinations(COMBOS), "dimension shares": charts.dimension_shares(SHARES),
+            "job progress": charts.job_progress(JOB_SEGMENTS),
             "evaluate groups": evaluate_charts.group_bars(KAPPAS, metric_label="Cohen's kappa", by_label="investor",
                                                           overall=0.31)}
 
