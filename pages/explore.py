@@ -22,8 +22,6 @@ from core.explore import (
     Filters,
     ResultsView,
     collected_jobs,
-    combination_counts,
-    dimension_shares,
     download_name,
     load_results,
     markdown_literal,
@@ -245,9 +243,9 @@ if dimension and dimension in meanings:
     c2.caption(f"{score_label(dimension)}: {short_meaning(meanings[dimension])}")
 if any(c in present for c in ASSETIZATION_FEATURES.score_columns):
     c3, c4 = st.columns(2)
-    c3.vega_lite_chart(spec=charts.combinations(combination_counts(shown)), key="explore_chart_combos",
+    c3.vega_lite_chart(spec=charts.combinations(matching.combinations), key="explore_chart_combos",
                        width="stretch")
-    c4.vega_lite_chart(spec=charts.dimension_shares(dimension_shares(shown)), key="explore_chart_shares",
+    c4.vega_lite_chart(spec=charts.dimension_shares(matching.dimension_shares), key="explore_chart_shares",
                        width="stretch")
 
 # ----- table, row detail and downloads ----------------------------------------------------------

@@ -320,6 +320,8 @@ def test_a_results_view_derives_each_value_once_and_never_changes_the_loaded_row
     pd.testing.assert_frame_equal(nordic.rows, apply_filters(wide, pick))
     pd.testing.assert_frame_equal(nordic.distribution, score_distribution(nordic.rows))
     assert nordic.present == present_score_columns(nordic.rows) and nordic.excel_problem is None
+    pd.testing.assert_frame_equal(everything.combinations, combination_counts(wide))
+    pd.testing.assert_frame_equal(everything.dimension_shares, dimension_shares(wide))
     groups, note = everything.by_group("investor", ("score",))
     pd.testing.assert_frame_equal(groups, scores_by(wide, "investor", columns=["score"]))
     assert note == scores_by_note(wide, "investor") and everything.by_group("investor", ("score",))[0] is groups

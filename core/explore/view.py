@@ -19,7 +19,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.explore.aggregates import score_distribution, scores_by, scores_by_note
+from core.explore.aggregates import (
+    combination_counts, dimension_shares, score_distribution, scores_by, scores_by_note,
+)
 from core.explore.columns import INVESTOR_COLUMN, present_score_columns
 from core.explore.downloads import excel_problem
 from core.explore.filters import Filters, apply_filters, filter_options
@@ -55,6 +57,16 @@ class MatchingRows:
     def distribution(self) -> pd.DataFrame:
         """Rows per score value (:func:`score_distribution`)."""
         return score_distribution(self.rows)
+
+    @cached_property
+    def combinations(self) -> pd.DataFrame:
+        """Task 2: rows per combination of its three dimensions (:func:`combination_counts`)."""
+        return combination_counts(self.rows)
+
+    @cached_property
+    def dimension_shares(self) -> pd.DataFrame:
+        """Task 2: each dimension's share scored 1 with its interval (:func:`dimension_shares`)."""
+        return dimension_shares(self.rows)
 
     @cached_property
     def excel_problem(self) -> str | None:
