@@ -11,7 +11,8 @@ run, the seconds from opening /explore in a new tab until the first chart and th
 drawn (the first run after the server starts reads the result files; later ones find them
 cached), until the page is idle, from picking an investor in the filter until the new count and
 table are drawn, and, within one tab, from clicking Explore in the sidebar of the Home page
-until Explore's first chart and table are drawn. With --shots, screenshots at 1440 and 390 px,
+until Explore's first chart and table are drawn (Home shows the bench's job in a chart and a
+table, as it shows anyone's newest jobs, so Streamlit's chart and table code is loaded then). With --shots, screenshots at 1440 and 390 px,
 light and dark, go to DIR. With --profile, one more warm open runs under Chromium's sampling
 profiler and the page's main-thread CPU time is printed per script file (where the browser's
 seconds go: React, Streamlit's element styling, Vega, the table grid ...).
