@@ -16,13 +16,7 @@ from core.settings import Settings
 from core.tasks import TASKS, TaskSpec
 from core.vocabulary import PART_WORDS, count, number, percent, shorten
 
-RECENT_JOBS = 6  # jobs on the home page; the Monitor page lists them all
-
-
-def recent_jobs(jobs: Sequence[Job], limit: int = RECENT_JOBS) -> list[Job]:
-    """The ``limit`` newest jobs that are not archived, newest first."""
-    shown = [j for j in jobs if not j.archived_at]
-    return sorted(shown, key=lambda j: j.created_at, reverse=True)[:limit]
+RECENT_JOBS = 6  # jobs on the home page (the first of JobService.list_jobs: newest, not archived)
 
 
 def progress_segments(jobs: Sequence[Job]) -> list[dict[str, object]]:
@@ -38,7 +32,7 @@ def progress_segments(jobs: Sequence[Job]) -> list[dict[str, object]]:
         for part, n in progress.parts():
             if not n:
                 continue
-            segments.append({"job": label, "job_id": job.id, "part": PART_WORDS[part],
+            segments.append({"job": label, "part": PART_WORDS[part],
                              "count": count(n, progress.unit), "of": number(progress.total),
                              "share": percent(n, progress.total),
                              "start": start / progress.total, "end": (start + n) / progress.total})

@@ -198,13 +198,11 @@ def job_progress(segments: list[dict[str, Any]]) -> VegaLiteSpec:
     tooltip and the legend names every part."""
     jobs = list(dict.fromkeys(str(s["job"]) for s in segments))
     parts = [PART_WORDS[p] for p in PROGRESS_PARTS]
-    values = [{"job": str(s["job"]), "part": str(s["part"]), "count": str(s["count"]), "of": str(s["of"]),
-               "share": str(s["share"]), "start": float(s["start"]), "end": float(s["end"])} for s in segments]
     return {
         "title": "Progress of your newest jobs",
         # the height holds the title, the axis and the legend (two rows of two parts) too
         "height": JOB_ROW_PX * max(1, len(jobs)) + CHART_FRAME_PX + LEGEND_ROWS_PX,
-        "data": {"values": values},
+        "data": {"values": segments},
         "mark": {"type": "bar", "size": JOB_BAR_PX},
         "encoding": {
             # each job's name above its bar, so the bars and the legend take the whole width

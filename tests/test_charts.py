@@ -25,11 +25,11 @@ KAPPAS = pd.DataFrame({"group": ["Investor A", "Investor B", "Investor C"], "n":
                        "value": [0.5, -0.2, None], "text": ["n = 40 · 0.50", "n = 12 · -0.20", "n = 6 · undefined"]})
 
 JOB_SEGMENTS = [  # core.overview.progress_segments of a cancelled job and a finished one
-    {"job": "Spring run", "job_id": "job_1", "part": "answered", "count": "6,835 rows", "of": "20,000",
+    {"job": "Spring run", "part": "answered", "count": "6,835 rows", "of": "20,000",
      "share": "34%", "start": 0.0, "end": 0.34175},
-    {"job": "Spring run", "job_id": "job_1", "part": "cancelled or expired", "count": "13,165 rows", "of": "20,000",
+    {"job": "Spring run", "part": "cancelled or expired", "count": "13,165 rows", "of": "20,000",
      "share": "65%", "start": 0.34175, "end": 1.0},
-    {"job": "job_2", "job_id": "job_2", "part": "answered", "count": "12 rows", "of": "12", "share": "100%",
+    {"job": "job_2", "part": "answered", "count": "12 rows", "of": "12", "share": "100%",
      "start": 0.0, "end": 1.0},
 ]
 

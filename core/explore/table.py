@@ -57,6 +57,12 @@ def page_count(n_rows: int, page_size: int = PAGE_SIZE) -> int:
     return max(1, -(-n_rows // page_size))
 
 
+def page_slice(page: int, page_size: int = PAGE_SIZE) -> slice:
+    """The positions of page ``page`` (1-based) of ``page_size`` rows."""
+    start = (max(1, page) - 1) * page_size
+    return slice(start, start + page_size)
+
+
 def table_rows(frame: pd.DataFrame, *, page: int = 1, page_size: int | None = None) -> pd.DataFrame:
     """The columns worth reading on screen (those of the present tasks), for page ``page``
     (1-based) of ``page_size`` rows, or every row when ``page_size`` is ``None``. The index
@@ -67,8 +73,7 @@ def table_rows(frame: pd.DataFrame, *, page: int = 1, page_size: int | None = No
     present = set(present_score_columns(frame))
     columns = [c for c in TABLE_COLUMNS if c in frame.columns and (c not in SCORE_COLUMNS or c in present)]
     if page_size is not None:
-        start = (max(1, page) - 1) * page_size
-        frame = frame.iloc[start:start + page_size]
+        frame = frame.iloc[page_slice(page, page_size)]
     rows = frame[columns].copy()
     for column in present.intersection(columns):
         text = rows[column].astype("string").fillna(NO_SCORE).astype(str)

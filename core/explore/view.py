@@ -26,7 +26,7 @@ from core.explore.columns import INVESTOR_COLUMN, present_score_columns
 from core.explore.downloads import excel_problem
 from core.explore.filters import Filters, apply_filters, filter_options
 from core.explore.labels import job_score_meanings
-from core.explore.table import FILE_ORDER, PAGE_SIZE, sorted_positions, table_rows
+from core.explore.table import FILE_ORDER, PAGE_SIZE, page_slice, sorted_positions, table_rows
 from core.models import Job
 
 FILTERED_KEPT = 3  # filtered copies kept per view (each up to the size of the loaded rows)
@@ -83,8 +83,7 @@ def table_page(rows: pd.DataFrame, order: Callable[[str, bool], np.ndarray], sor
                descending: bool = False, page: int = 1, page_size: int = PAGE_SIZE) -> pd.DataFrame:
     """Page ``page`` of ``rows`` sorted by ``sort_by`` (every row sorted), as the table shows
     them (:func:`table_rows`)."""
-    start = (max(1, page) - 1) * page_size
-    return table_rows(rows.iloc[order(sort_by, descending)[start:start + page_size]])
+    return table_rows(rows.iloc[order(sort_by, descending)[page_slice(page, page_size)]])
 
 
 def shares_by_group(rows: pd.DataFrame, by: str = INVESTOR_COLUMN, dimensions: tuple[str, ...] | None = None,

@@ -55,12 +55,19 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on 127.0.0.1 with ``data_dir`` as the data folder."""
+    return serve(ROOT / "app.py", cwd=ROOT, log=log, env={"BDASSET_DATA_DIR": str(data_dir)})
+
+
+def serve(script: Path, *, cwd: Path, log: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run script`` on a free port of 127.0.0.1, once it answers its health check:
+    the process and its URL."""
     port = free_port()
-    args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+    args = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
-    env = dict(os.environ, BDASSET_DATA_DIR=str(data_dir))
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, cwd=cwd, env=dict(os.environ, **(env or {})), stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_explore_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port  # noqa: E402
+from bench_explore_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, serve, stop_server  # noqa: E402
 
 APP = '''
 import streamlit as st
@@ -48,9 +48,6 @@ TABLE = '[data-testid="stDataFrame"] canvas'
 
 
 def main() -> None:
-    import subprocess
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser()
@@ -59,22 +56,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "floor.py"
         app.write_text(APP, encoding="utf-8")
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
-                                 "--server.port", str(port), "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
+        proc, url = serve(app, cwd=Path(tmp), log=Path(tmp) / "streamlit.log")
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/_stcore/health", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("streamlit did not start") from None
-                    time.sleep(0.2)
             opens, navigations = [], []
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -107,8 +90,7 @@ def main() -> None:
                         navigations.append(navigated)
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_server(proc)
     print(f"median of {args.runs}: new tab {statistics.median(opens):.2f} s "
           f"({min(opens):.2f}-{max(opens):.2f}); in-tab navigation {statistics.median(navigations):.2f} s "
           f"({min(navigations):.2f}-{max(navigations):.2f})")
