@@ -137,8 +137,7 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.caption(line)
         st.markdown(f"Data folder: `{cfg.data_dir}`")
         try:
-            jobs, damaged = svc.scan_jobs()
-            archived = len(svc.list_jobs(archived=True))
+            jobs, damaged = svc.scan_jobs(archived=None)  # one read of the registry for both counts
         except CoreError as exc:
             st.error(str(exc))
             return
@@ -146,4 +145,5 @@ def sidebar(svc: JobService, pages: list) -> None:
             st.warning(notice)
         for record in damaged:
             st.warning(str(record))
+        archived = sum(1 for job in jobs if job.archived_at)
         st.markdown(jobs_count_line(jobs, archived=archived, emphasis="**"))

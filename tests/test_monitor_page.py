@@ -183,6 +183,8 @@ def test_name_note_archive_undo_and_show_archived() -> None:
 
     at.button(key="monitor_archive").click().run()
     assert service.get(job.id).archived_at and service.list_jobs() == []
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Active jobs: **0** of 0 (1 archived, not counted)" in sidebar  # hidden from the counts too
     assert any("Archived" in s and "nothing was removed" in s for s in texts(at.success))
     assert jobs_frame(at).empty
     at.button(key="monitor_undo").click().run()  # undoable at once
